@@ -1,0 +1,23 @@
+# Does an NH2-MIL-101(Fe) coating pull TFSI- to a lithium-metal surface? (Zhen et al., EES 2025)
+# Entry point: settings, rule files, and the targets of a full run. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/build.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/analyse.smk"
+
+
+rule all:
+    input:
+        "results/summary.csv",
+        "results/summary.json",
+        "results/figures/rdf_cn.png",
+        "results/figures/density_profiles.png",
+        "results/figures/tfsi_msd.png",

@@ -1,0 +1,141 @@
+"""Analyse one replica's trajectory: TFSI--surface pair histograms, density profiles and TFSI- MSD.
+
+Reference set A is the top layer of Li-metal atoms. Target sets B: TFSI- counted once per anion through its
+N atom (the headline), every O atom, every F atom, and each anion counted once through its closest atom
+("any"). Li+ is added for the density profile. Frames before ``equilibration_fraction`` of the run are
+discarded from the histograms and profiles; the MSD is over the whole run, from its first frame.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mdtraj as md
+import numpy as np
+
+from analysis import rdf
+
+TARGETS = ("N", "O", "F", "any")
+
+
+def load(trajectory, topology) -> md.Trajectory:
+    """Load an XTC/DCD trajectory with the PDB topology it was written for."""
+    traj = md.load(str(trajectory), top=str(topology))
+    if traj.n_frames == 0:
+        raise ValueError(f"{trajectory} has no frames")
+    if traj.unitcell_lengths is None:
+        raise ValueError(f"{trajectory} has no box; the analysis needs the periodic cell")
+    return traj
+
+
+def surface_indices(top: md.Topology, xyz0, tol_nm: float = 0.01) -> np.ndarray:
+    """Top layer of Li-metal atoms (residue LIM) in the positions ``xyz0`` (nm)."""
+    lim = top.select("resname LIM")
+    if len(lim) == 0:
+        raise ValueError("no Li-metal atoms (residue LIM) in the topology")
+    z = xyz0[lim, 2]
+    return lim[z > z.max() - tol_nm]
+
+
+def target_indices(top: md.Topology, target: str):
+    """Atom indices and (for ``any``) the molecule of each atom, for a TFSI- target set."""
+    if target == "N":
+        return top.select("resname TFS and name N"), None
+    if target == "O":
+        return top.select("resname TFS and element O"), None
+    if target == "F":
+        return top.select("resname TFS and element F"), None
+    if target == "any":
+        idx = top.select("resname TFS")
+        return idx, np.array([top.atom(i).residue.index for i in idx])
+    raise ValueError(f"unknown target {target!r}; choose from {TARGETS}")
+
+
+def production_slice(n_frames: int, equilibration_fraction: float) -> slice:
+    """Frames after the discarded equilibration part (at least the last frame)."""
+    if not 0.0 <= equilibration_fraction < 1.0:
+        raise ValueError(f"equilibration fraction must be in [0, 1), got {equilibration_fraction}")
+    first = min(int(np.floor(n_frames * equilibration_fraction)), n_frames - 1)
+    return slice(first, n_frames)
+
+
+def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, r_max_nm=1.2, bin_nm=0.005, dz_nm=0.05) -> dict:
+    """Histograms and profiles of one replica.
+
+    Parameters
+    ----------
+    trajectory, topology : path
+        XTC (or DCD) and the PDB it was written for.
+    geometry : dict
+        From the packing step: ``z_surface_nm`` and ``region_nm`` (z0, z1) of the electrolyte.
+
+    Returns
+    -------
+    dict of numpy arrays and scalars (saved with :func:`save`).
+    """
+    traj = load(trajectory, topology)
+    top = traj.topology
+    box = traj.unitcell_lengths
+    if r_max_nm > 0.5 * box[:, :2].min():
+        raise ValueError(f"r_max {r_max_nm} nm exceeds half the lateral cell ({0.5 * box[:, :2].min():.3f} nm)")
+    a_idx = surface_indices(top, traj.xyz[0])
+    z_a = traj.xyz[0, a_idx, 2]
+    prod = production_slice(traj.n_frames, equilibration_fraction)
+    xyz, boxes = traj.xyz[prod], box[prod]
+    edges = np.arange(0.0, r_max_nm + 0.5 * bin_nm, bin_nm)
+    z0, z1 = geometry["region_nm"]
+    area = float(box[0, 0] * box[0, 1])
+    out = {
+        "r_edges_nm": edges,
+        "n_frames_total": traj.n_frames,
+        "n_frames_used": len(xyz),
+        "time_ps": traj.time,
+        "n_surface": len(a_idx),
+        "z_surface_atoms_nm": z_a,
+        "region_nm": np.array([z0, z1]),
+        "area_nm2": area,
+        "cell_volume_nm3": float(np.prod(box[0])),
+    }
+    for target in TARGETS:
+        b_idx, groups = target_indices(top, target)
+        n_b = len(b_idx) if groups is None else len(np.unique(groups))
+        counts, n = rdf.histogram_distances(rdf.distances_over_frames(xyz, boxes, a_idx, b_idx, groups), edges)
+        out[f"counts_{target}"] = counts
+        out[f"n_b_{target}"] = n_b
+    # density profiles (number per nm^3) vs height above the top Li layer
+    z_surf = float(z_a.mean())
+    h_edges = np.arange(0.0, z1 - z_surf + 0.5 + dz_nm / 2, dz_nm)
+    for name, sel in (("tfsi", "resname TFS and name N"), ("li_ion", "resname LIP")):
+        idx = top.select(sel)
+        h = xyz[:, idx, 2].ravel() - z_surf
+        out[f"density_{name}"] = np.histogram(h, bins=h_edges)[0] / (len(xyz) * area * dz_nm)
+    out["height_edges_nm"] = h_edges
+    n_idx = top.select("resname TFS and name N")
+    disp = traj.xyz[:, n_idx, :] - traj.xyz[0, n_idx, :]
+    out["msd_tfsi_nm2"] = (disp**2).sum(-1).mean(-1)
+    out["msd_tfsi_z_nm2"] = (disp[..., 2] ** 2).mean(-1)
+    return out
+
+
+def save(result: dict, npz_path, json_path) -> None:
+    """Arrays to ``npz_path``; a readable digest to ``json_path``. Both written atomically."""
+    npz_path, json_path = Path(npz_path), Path(json_path)
+    tmp = npz_path.with_name(npz_path.name + ".part.npz")
+    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in result.items()})
+    tmp.replace(npz_path)
+    digest = {
+        "n_frames_total": int(result["n_frames_total"]),
+        "n_frames_used": int(result["n_frames_used"]),
+        "n_surface_atoms": int(result["n_surface"]),
+        "tfsi_msd_end_nm2": float(result["msd_tfsi_nm2"][-1]),
+        "tfsi_rms_displacement_end_nm": float(np.sqrt(result["msd_tfsi_nm2"][-1])),
+    }
+    tmpj = json_path.with_name(json_path.name + ".part")
+    tmpj.write_text(json.dumps(digest, indent=2))
+    tmpj.replace(json_path)
+
+
+def load_result(npz_path) -> dict:
+    with np.load(npz_path) as data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,154 @@
+"""Pool the replicas of each system: first-shell cutoff, coordination numbers, intervals; write CSV and JSON.
+
+The cutoff of a system is found once, on g(r) pooled over its replicas (the first minimum after the first
+peak), or taken from config; every replica's coordination number is then the direct count within that same
+cutoff, so the replicas are measured by one definition. The mean and its 95 % interval use the t distribution.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from analysis import rdf
+from analysis.replica import TARGETS
+from analysis.stats import mean_ci_t
+
+
+def pooled_curves(results: list, target: str, normalization: str = "region") -> dict:
+    """g(r) and running n(r) pooled over replicas (counts and frames summed)."""
+    edges = results[0]["r_edges_nm"]
+    for res in results[1:]:
+        if not np.allclose(res["r_edges_nm"], edges):
+            raise ValueError("replicas were analysed with different r bins")
+    counts = sum(res[f"counts_{target}"] for res in results)
+    frames = int(sum(int(res["n_frames_used"]) for res in results))
+    first = results[0]
+    n_a = int(first["n_surface"])
+    n_b = int(first[f"n_b_{target}"])
+    if normalization == "region":
+        z0, z1 = first["region_nm"]
+        vol = float(first["area_nm2"]) * (z1 - z0)
+        g = rdf.rdf_from_counts(counts, frames, edges, n_b, vol, "region", z_a=first["z_surface_atoms_nm"], region=(z0, z1))
+    else:
+        g = rdf.rdf_from_counts(counts, frames, edges, n_b, float(first["cell_volume_nm3"]), "cell", z_a=first["z_surface_atoms_nm"])
+    return {
+        "r_edges_nm": edges,
+        "r_nm": 0.5 * (edges[1:] + edges[:-1]),
+        "g": g,
+        "running_cn": rdf.running_coordination(counts, frames, n_a),
+    }
+
+
+def summarize_system(results: list, fixed_cutoff_nm=None, fallback_cutoff_nm: float = 0.8) -> dict:
+    """Per-target cutoffs and coordination numbers of one system from its replicas' analysis results."""
+    if not results:
+        raise ValueError("no replicas to summarise")
+    out = {"n_replicas": len(results), "targets": {}}
+    for target in TARGETS:
+        curves = pooled_curves(results, target)
+        shell = rdf.first_shell(curves["r_nm"], curves["g"])
+        if fixed_cutoff_nm is not None:
+            rc, source = float(fixed_cutoff_nm), "config"
+        elif shell["minimum_nm"] is not None:
+            rc, source = shell["minimum_nm"], "first minimum of g(r)"
+        else:
+            rc, source = float(fallback_cutoff_nm), "fallback (no first minimum found)"
+        per_rep = []
+        for res in results:
+            running = rdf.running_coordination(res[f"counts_{target}"], int(res["n_frames_used"]), int(res["n_surface"]))
+            per_rep.append(rdf.coordination_at(res["r_edges_nm"], running, rc))
+        st = mean_ci_t(per_rep)
+        out["targets"][target] = {
+            "cutoff_nm": rc,
+            "cutoff_source": source,
+            "first_peak_nm": shell["peak_nm"],
+            "first_shell_range_nm": [shell["start_nm"], rc],
+            "cn_per_replica": per_rep,
+            "cn_mean": st["mean"],
+            "cn_sd": st["sd"],
+            "cn_ci95": [st["low"], st["high"]],
+        }
+    msd = [float(res["msd_tfsi_nm2"][-1]) for res in results]
+    out["tfsi_msd_end_nm2_per_replica"] = msd
+    out["tfsi_msd_end_nm2_mean"] = float(np.mean(msd))
+    out["run_length_ps"] = float(results[0]["time_ps"][-1]) if len(results[0]["time_ps"]) else math.nan
+    out["frames_used_per_replica"] = [int(r["n_frames_used"]) for r in results]
+    return out
+
+
+def _num(x):
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+
+
+def write_summary(summary: dict, csv_path, json_path) -> None:
+    """``summary`` maps system -> summarize_system output (plus optional ``paper``); written atomically."""
+    csv_path, json_path = Path(csv_path), Path(json_path)
+    header = [
+        "system", "target", "n_replicas", "cn_per_replica", "cn_mean", "cn_ci95_low", "cn_ci95_high", "cutoff_nm",
+        "cutoff_source", "first_shell_from_nm", "first_shell_to_nm", "tfsi_msd_end_nm2", "run_length_ps",
+        "paper_cn", "paper_range_nm",
+    ]  # fmt: skip
+    tmp = csv_path.with_name(csv_path.name + ".part")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for system, s in summary.items():
+            paper = s.get("paper") or {}
+            for target, t in s["targets"].items():
+                w.writerow(
+                    [
+                        system, target, s["n_replicas"], ";".join(_num(v) for v in t["cn_per_replica"]), _num(t["cn_mean"]),
+                        _num(t["cn_ci95"][0]), _num(t["cn_ci95"][1]), _num(t["cutoff_nm"]), t["cutoff_source"],
+                        _num(t["first_shell_range_nm"][0]), _num(t["first_shell_range_nm"][1]),
+                        _num(s["tfsi_msd_end_nm2_mean"]), _num(s["run_length_ps"]),
+                        _num(paper.get("cn")) if target == "N" else "",
+                        "-".join(_num(v) for v in paper.get("range_nm", [])) if target == "N" else "",
+                    ]
+                )  # fmt: skip
+    tmp.replace(csv_path)
+
+    def clean(o):
+        if isinstance(o, float) and math.isnan(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        if isinstance(o, np.generic):
+            return clean(o.item())
+        return o
+
+    tmpj = json_path.with_name(json_path.name + ".part")
+    tmpj.write_text(json.dumps(clean(summary), indent=2))
+    tmpj.replace(json_path)
+
+
+def load_grouped(paths, systems, n_replicas: int) -> dict:
+    """Replica results grouped by system, from analysis.npz paths ordered system-major (as ``expand`` gives)."""
+    from analysis.replica import load_result
+
+    paths = list(paths)
+    if len(paths) != len(systems) * n_replicas:
+        raise ValueError(f"expected {len(systems) * n_replicas} analysis files, got {len(paths)}")
+    return {s: [load_result(p) for p in paths[k * n_replicas : (k + 1) * n_replicas]] for k, s in enumerate(systems)}
+
+
+def summarize_files(paths, systems, n_replicas, analysis_config: dict, paper: dict, csv_path, json_path) -> dict:
+    """Summarise every system from its replicas' analysis files and write CSV and JSON."""
+    grouped = load_grouped(paths, systems, n_replicas)
+    summary = {}
+    for system, results in grouped.items():
+        s = summarize_system(results, analysis_config.get("cutoff_nm"), analysis_config.get("fallback_cutoff_nm", 0.8))
+        s["paper"] = (paper or {}).get(system)
+        s["definition"] = (
+            "CN = mean number of TFSI- (target atoms) within the cutoff of a top-layer Li-metal atom, "
+            f"frames after the first {analysis_config.get('equilibration_fraction')} of each run"
+        )
+        summary[system] = s
+    write_summary(summary, csv_path, json_path)
+    return summary

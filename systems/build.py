@@ -1,0 +1,170 @@
+"""One function per workflow step, from config values to files: slab, coating, packing, System, minimisation.
+
+Cell layout along z (nm): the bottom Li layer at 0.1, the top Li layer at ``z_surface``; the coating (if any)
+rests on it at Lennard-Jones contact; ions are packed in ``[z_surface + clearance, z_hi]`` over the whole
+lateral cell (coating pores included), with ``z_hi`` set by the electrolyte density in the space the coating
+leaves free; a wall at ``z_hi + wall_offset`` keeps ions out of the vacuum; the cell height is
+``box_z_factor`` times the wall height (vacuum for the Yeh-Berkowitz correction). The numbers are written
+to ``geometry.json`` next to the packed structure, and the analysis reads the electrolyte region
+``[z_surface, z_wall]`` from there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import openmm.app as app
+
+from systems import electrolyte, mil101
+from systems.md import minimize, save_system
+from systems.openmm_system import create_slab_system
+from systems.slab import build_li_bcc100_slab
+from systems.structure import Structure, combine, read_pdb
+from systems.uff import uff_sigma_nm
+
+#: coating name -> builder of the free layer (lowest atom at z = 0, centred laterally on the origin)
+COATING_BUILDERS = {"nh2_mil101_fe": mil101.build_nh2_mil101_fe_layer}
+
+
+def replica_seeds(base_seed: int, replica: int) -> dict:
+    """Seeds of one replica: different packing and velocities for every replica, reproducible from the base."""
+    if replica < 0:
+        raise ValueError(f"replica index must be >= 0, got {replica}")
+    return {"packing": int(base_seed) + 1000 * replica + 1, "velocities": int(base_seed) + 1000 * replica + 2}
+
+
+def _write_json(obj, path):
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def build_slab(out_pdb, cells=8, layers=2, lattice_a_nm=0.35275) -> Structure:
+    slab = build_li_bcc100_slab(cells, layers, lattice_a_nm)
+    slab.write_pdb(out_pdb)
+    return slab
+
+
+def build_coating(name: str, slab_pdb, out_pdb, out_json) -> Structure:
+    """Build coating ``name`` and place it on the slab at Lennard-Jones contact (UFF radii)."""
+    if name not in COATING_BUILDERS:
+        raise ValueError(f"unknown coating {name!r}; known: {sorted(COATING_BUILDERS)}")
+    slab = read_pdb(slab_pdb)
+    box = _slab_box(slab)
+    layer = COATING_BUILDERS[name]()
+    placed, gap = mil101.place_on_slab(layer, slab, [uff_sigma_nm(e) for e in layer.elements], uff_sigma_nm("Li"), box)
+    placed.write_pdb(out_pdb)
+    z = placed.positions[:, 2]
+    _write_json(
+        {
+            "coating": name,
+            "n_atoms": placed.n_atoms,
+            "gap_above_top_li_layer_nm": gap,
+            "contact_rule": "closest coating-Li pair at the minimum of its geometric-mixed UFF LJ, r_min = 2^(1/6) sqrt(sigma_i sigma_j)",
+            "thickness_nm": float(z.max() - z.min()),
+            "net_charge_e": mil101.net_charge(layer) if name == "nh2_mil101_fe" else None,
+        },
+        out_json,
+    )
+    return placed
+
+
+def _slab_box(slab: Structure) -> np.ndarray:
+    """Lateral cell of a slab read back from its PDB (CRYST1)."""
+    if slab.box is None or slab.box[0] <= 0 or slab.box[1] <= 0:
+        raise ValueError("the slab structure has no lateral cell (CRYST1 record missing)")
+    return np.asarray(slab.box, float)
+
+
+def pack_system(
+    slab_pdb,
+    coating_pdb,
+    out_pdb,
+    out_geometry,
+    n_pairs: int,
+    density_g_cm3: float,
+    seed: int,
+    clearance_nm: float = 0.2,
+    wall_offset_nm: float = 0.5,
+    box_z_factor: float = 3.0,
+    cutoff_nm: float = 1.25,
+    log=None,
+) -> Structure:
+    """Pack ``n_pairs`` LiTFSI around the fixed atoms and write the full structure and its geometry."""
+    slab = read_pdb(slab_pdb)
+    box = _slab_box(slab)
+    parts = [slab]
+    coating = None
+    if coating_pdb:
+        coating = read_pdb(coating_pdb)
+        parts.append(coating)
+    fixed = combine(parts, box=box)
+    z_surface = float(slab.positions[:, 2].max())
+    z_lo = z_surface + clearance_nm
+    area = box[0] * box[1]
+    h = electrolyte.electrolyte_height_nm(n_pairs, density_g_cm3, area)
+    excluded = 0.0
+    if coating is not None:
+        radii = [uff_sigma_nm(e) * 2 ** (1 / 6) / 2 for e in coating.elements]
+        excluded = electrolyte.excluded_volume_nm3(coating, radii, z_lo, z_lo + h + (coating.positions[:, 2].max() - z_lo), box)
+        h = electrolyte.electrolyte_height_nm(n_pairs, density_g_cm3, area, excluded)
+    z_hi = z_lo + h
+    z_wall = z_hi + wall_offset_nm
+    lz = max(box_z_factor * z_wall, z_wall + 2 * cutoff_nm)
+    cell = np.array([box[0], box[1], lz])
+    structure = electrolyte.pack_electrolyte(
+        fixed, n_pairs, electrolyte.PackingRegion(z_lo, z_hi), cell, seed=seed, tolerance_nm=clearance_nm, log=log
+    )
+    structure.write_pdb(out_pdb)
+    geometry = {
+        "box_nm": cell.tolist(),
+        "z_surface_nm": z_surface,
+        "packing_region_nm": [z_lo, z_hi],
+        "z_wall_nm": z_wall,
+        "region_nm": [z_surface, z_wall],
+        "n_pairs": n_pairs,
+        "density_g_cm3": density_g_cm3,
+        "coating_excluded_volume_nm3": excluded,
+        "n_fixed_atoms": fixed.n_atoms,
+        "packing_seed": int(seed),
+        "clearance_nm": clearance_nm,
+    }
+    _write_json(geometry, out_geometry)
+    return structure
+
+
+def assemble_system(packed_pdb, geometry_json, out_xml, coating=None, **settings):
+    """Create the OpenMM System of a packed cell and serialise it to ``out_xml``."""
+    geometry = json.loads(Path(geometry_json).read_text())
+    pdb = app.PDBFile(str(packed_pdb))
+    system = create_slab_system(pdb.topology, coating, z_wall_nm=geometry["z_wall_nm"], **settings)
+    save_system(system, out_xml)
+    return system
+
+
+def write_positions_pdb(topology, positions_nm, path):
+    """Write positions (nm) with ``topology`` to a PDB, atomically."""
+    import openmm.unit as unit
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w") as fh:
+        app.PDBFile.writeFile(topology, np.asarray(positions_nm) * unit.nanometer, fh)
+    tmp.replace(path)
+
+
+def minimize_file(system_xml, packed_pdb, out_pdb, out_json, platform, properties, tolerance=10.0, max_iterations=0, label="", log=None):
+    from systems.md import load_system
+
+    system = load_system(system_xml)
+    import openmm.unit as unit
+
+    pdb = app.PDBFile(str(packed_pdb))
+    pos = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    new, report = minimize(system, pdb.topology, pos, platform, properties, tolerance, max_iterations, label, log)
+    write_positions_pdb(pdb.topology, new, out_pdb)
+    _write_json(report, out_json)
+    return new, report

@@ -1,0 +1,241 @@
+"""Electrolyte: TFSI- and Li+ built from CL&P internal coordinates, packed with packmol.
+
+TFSI- (bis(trifluoromethanesulfonyl)imide) is built from the CL&P equilibrium bond lengths and angles
+(Canongia Lopes & Padua, J. Phys. Chem. B 108 (2004) 16893; ``ntf2.zmat``), in the trans (C2) conformer
+with C-S-N-S dihedrals of 90 degrees. Packing uses packmol (Martinez et al., J. Comput. Chem. 30 (2009)
+2157) through the binary its PyPI wheel ships, with a seed, so a replica's start is reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from systems.structure import Structure, combine, minimum_image_distances, read_pdb
+
+TFSI_RESNAME = "TFS"
+LI_ION_RESNAME = "LIP"
+#: Molar mass of LiTFSI, g/mol (Li 6.941 + TFSI 280.15).
+LITFSI_MOLAR_MASS = 6.941 + 14.007 + 2 * 32.066 + 4 * 15.999 + 2 * 12.011 + 6 * 18.998
+AVOGADRO = 6.02214076e23
+
+# CL&P equilibrium geometry (nm, degrees)
+_R = {"NS": 0.1570, "SO": 0.1437, "SC": 0.1818, "CF": 0.1323}
+_A = {"SNS": 125.6, "NSO": 113.6, "NSC": 103.5, "SCF": 111.7}
+
+
+def _place(a, b, c, bond, angle_deg, dihedral_deg):
+    """Natural-extension reference frame: the atom d with |cd| = bond, angle bcd, dihedral abcd."""
+    a, b, c = (np.asarray(v, float) for v in (a, b, c))
+    bc = c - b
+    bc /= np.linalg.norm(bc)
+    n = np.cross(b - a, bc)
+    n /= np.linalg.norm(n)
+    m = np.cross(n, bc)
+    th, ph = np.radians(angle_deg), np.radians(dihedral_deg)
+    d2 = np.array([-bond * np.cos(th), bond * np.sin(th) * np.cos(ph), bond * np.sin(th) * np.sin(ph)])
+    return c + d2[0] * bc + d2[1] * m + d2[2] * n
+
+
+def build_tfsi(dihedral_csns_deg: float = 90.0) -> Structure:
+    """One TFSI- anion (15 atoms) from CL&P internal coordinates, centred at the origin.
+
+    Atom names: N, S1, S2, O1-O4, C1, C2, F1-F6; residue ``TFS``.
+    """
+    N = np.zeros(3)
+    S1 = np.array([_R["NS"], 0.0, 0.0])
+    th = np.radians(_A["SNS"])
+    S2 = np.array([_R["NS"] * np.cos(th), _R["NS"] * np.sin(th), 0.0])
+    C1 = _place(S2, N, S1, _R["SC"], _A["NSC"], dihedral_csns_deg)
+    C2 = _place(S1, N, S2, _R["SC"], _A["NSC"], dihedral_csns_deg)
+    O1 = _place(S2, N, S1, _R["SO"], _A["NSO"], dihedral_csns_deg + 120)
+    O2 = _place(S2, N, S1, _R["SO"], _A["NSO"], dihedral_csns_deg - 120)
+    O3 = _place(S1, N, S2, _R["SO"], _A["NSO"], dihedral_csns_deg + 120)
+    O4 = _place(S1, N, S2, _R["SO"], _A["NSO"], dihedral_csns_deg - 120)
+    F = [_place(N, S1, C1, _R["CF"], _A["SCF"], 180 + 120 * k) for k in range(3)]
+    F += [_place(N, S2, C2, _R["CF"], _A["SCF"], 180 + 120 * k) for k in range(3)]
+    pos = np.array([N, S1, S2, O1, O2, O3, O4, C1, C2] + F)
+    pos -= pos.mean(axis=0)
+    names = ["N", "S1", "S2", "O1", "O2", "O3", "O4", "C1", "C2", "F1", "F2", "F3", "F4", "F5", "F6"]
+    elements = ["N", "S", "S", "O", "O", "O", "O", "C", "C", "F", "F", "F", "F", "F", "F"]
+    ix = {n: k for k, n in enumerate(names)}
+    bonds = [("N", "S1"), ("N", "S2"), ("S1", "O1"), ("S1", "O2"), ("S2", "O3"), ("S2", "O4"), ("S1", "C1"), ("S2", "C2")]
+    bonds += [("C1", f"F{k}") for k in (1, 2, 3)] + [("C2", f"F{k}") for k in (4, 5, 6)]
+    return Structure(elements, names, [TFSI_RESNAME] * 15, [0] * 15, pos, [(ix[a], ix[b]) for a, b in bonds])
+
+
+def build_li_ion() -> Structure:
+    """One Li+ cation, residue ``LIP``."""
+    return Structure(["Li"], ["LI"], [LI_ION_RESNAME], [0], np.zeros((1, 3)), [])
+
+
+@dataclass
+class PackingRegion:
+    """Where packmol may place ion centres: the slab of height ``z_lo_nm``..``z_hi_nm`` over the whole cell."""
+
+    z_lo_nm: float
+    z_hi_nm: float
+
+
+def electrolyte_height_nm(n_pairs: int, density_g_cm3: float, area_nm2: float, excluded_volume_nm3: float = 0.0) -> float:
+    """Height (nm) of the region that holds ``n_pairs`` LiTFSI at ``density_g_cm3`` over ``area_nm2``.
+
+    ``excluded_volume_nm3`` (volume taken by a coating inside the region) is added so that the density of the
+    electrolyte in the space it can actually occupy is the stated one.
+    """
+    if n_pairs < 1:
+        raise ValueError(f"need at least one ion pair, got {n_pairs}")
+    if not density_g_cm3 > 0:
+        raise ValueError(f"electrolyte density must be positive, got {density_g_cm3} g/cm3")
+    volume_nm3 = n_pairs * LITFSI_MOLAR_MASS / AVOGADRO / density_g_cm3 * 1e21
+    return (volume_nm3 + excluded_volume_nm3) / area_nm2
+
+
+def excluded_volume_nm3(fixed: Structure, radii_nm, z_lo_nm: float, z_hi_nm: float, box_nm, spacing_nm: float = 0.05) -> float:
+    """Volume (nm^3) within ``z_lo..z_hi`` that lies inside the van der Waals spheres of ``fixed`` atoms.
+
+    Counted on a grid of ``spacing_nm`` with minimum image in x and y.
+    """
+    if fixed.n_atoms == 0 or z_hi_nm <= z_lo_nm:
+        return 0.0
+    radii = np.asarray(radii_nm, float)
+    xs = np.arange(spacing_nm / 2, box_nm[0], spacing_nm)
+    ys = np.arange(spacing_nm / 2, box_nm[1], spacing_nm)
+    zs = np.arange(z_lo_nm + spacing_nm / 2, z_hi_nm, spacing_nm)
+    grid = np.stack(np.meshgrid(xs, ys, zs, indexing="ij"), -1).reshape(-1, 3)
+    inside = np.zeros(len(grid), bool)
+    sel = (fixed.positions[:, 2] + radii > z_lo_nm) & (fixed.positions[:, 2] - radii < z_hi_nm)
+    for p, r in zip(fixed.positions[sel], radii[sel]):
+        d = grid - p
+        d[:, 0] -= box_nm[0] * np.round(d[:, 0] / box_nm[0])
+        d[:, 1] -= box_nm[1] * np.round(d[:, 1] / box_nm[1])
+        inside |= (d**2).sum(1) < r * r
+    return inside.sum() * spacing_nm**3
+
+
+class PackingError(RuntimeError):
+    """packmol failed, or its result breaks the distance rule."""
+
+
+def packmol_executable() -> str:
+    """Path of the packmol binary: $PACKMOL, the PyPI wheel's, or one on PATH."""
+    env = os.environ.get("PACKMOL")
+    if env:
+        return env
+    try:
+        import packmol  # the PyPI wheel ships the binary inside the package
+
+        cand = Path(packmol.__file__).parent / "binaries" / "packmol"
+        if cand.exists():
+            return str(cand)
+    except ImportError:
+        pass
+    exe = shutil.which("packmol")
+    if exe is None:
+        raise PackingError("packmol not found: install the 'packmol' package from PyPI or set $PACKMOL")
+    return exe
+
+
+def pack_electrolyte(
+    fixed: Structure,
+    n_pairs: int,
+    region: PackingRegion,
+    box_nm,
+    seed: int,
+    tolerance_nm: float = 0.2,
+    workdir=None,
+    timeout_s: float = 1800.0,
+    log=None,
+) -> Structure:
+    """Place ``n_pairs`` TFSI- and Li+ at random (seeded) in ``region`` around the fixed atoms.
+
+    The fixed atoms (slab and coating) are given to packmol as a fixed structure, so no ion atom comes within
+    ``tolerance_nm`` of them, nor of another ion; x and y are periodic with the cell. The region spans the whole
+    lateral cell, so the open space inside a coating (its pores, down to the surface) is part of it.
+
+    Returns
+    -------
+    Structure
+        The fixed atoms followed by the ions (TFSI- first, then Li+), box ``box_nm``.
+
+    Raises
+    ------
+    PackingError
+        packmol failed, or an ion atom ended closer than ``tolerance_nm`` (less 1 %) to a fixed atom.
+    """
+    box_nm = np.asarray(box_nm, float)
+    if region.z_hi_nm <= region.z_lo_nm:
+        raise ValueError(f"empty packing region: z from {region.z_lo_nm} to {region.z_hi_nm} nm")
+    A = 10.0  # packmol works in Angstrom
+    tfsi, li = build_tfsi(), build_li_ion()
+    own_tmp = workdir is None
+    wd = Path(tempfile.mkdtemp(prefix="pack_")) if own_tmp else Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, s in (("tfsi.pdb", tfsi), ("li.pdb", li)):
+            s.write_pdb(wd / name)
+        lines = [
+            f"tolerance {tolerance_nm * A:.3f}",
+            "filetype pdb",
+            "output packed.pdb",
+            f"seed {int(seed)}",
+            # periodic in x, y; z extent generous so the z images never meet
+            f"pbc 0. 0. {-0.5 * A:.3f} {box_nm[0] * A:.4f} {box_nm[1] * A:.4f} {(region.z_hi_nm + 2.0) * A:.3f}",
+        ]
+        if fixed.n_atoms:
+            fixed.write_pdb(wd / "fixed.pdb")
+            lines += ["structure fixed.pdb", "  number 1", "  fixed 0. 0. 0. 0. 0. 0.", "end structure"]
+        for name in ("tfsi.pdb", "li.pdb"):
+            lines += [
+                f"structure {name}",
+                f"  number {n_pairs}",
+                f"  inside box 0. 0. {region.z_lo_nm * A:.3f} {box_nm[0] * A:.4f} {box_nm[1] * A:.4f} {region.z_hi_nm * A:.3f}",
+                "end structure",
+            ]
+        (wd / "pack.inp").write_text("\n".join(lines) + "\n")
+        with open(wd / "pack.inp") as fin:
+            proc = subprocess.run(
+                [packmol_executable()], stdin=fin, cwd=wd, capture_output=True, text=True, timeout=timeout_s
+            )
+        (wd / "packmol.out").write_text(proc.stdout + proc.stderr)
+        if log is not None:
+            log.write(proc.stdout[-3000:])
+        if proc.returncode != 0 or not (wd / "packed.pdb").exists():
+            raise PackingError(f"packmol exited with {proc.returncode}; its output ends:\n{proc.stdout[-2000:]}")
+        if "ENDED WITHOUT PERFECT PACKING" in proc.stdout:
+            raise PackingError(
+                "packmol could not place every ion with the tolerance; lower the density or enlarge the region"
+            )
+        packed = read_pdb(wd / "packed.pdb")
+    finally:
+        if own_tmp:
+            shutil.rmtree(wd, ignore_errors=True)
+    n_fixed = fixed.n_atoms
+    ions_pos = packed.positions[n_fixed:]
+    # rebuild from our own templates so names, residues and bonds are exactly ours
+    mols = [tfsi] * n_pairs + [li] * n_pairs
+    ions = combine(mols)
+    if ions.n_atoms != len(ions_pos):
+        raise PackingError(f"packmol wrote {len(ions_pos)} ion atoms, expected {ions.n_atoms}")
+    ions.positions = ions_pos
+    out = combine([fixed, ions], box=box_nm)
+    check_clearance(out, n_fixed, tolerance_nm * 0.99)
+    return out
+
+
+def check_clearance(structure: Structure, n_fixed: int, min_nm: float) -> None:
+    """Raise :class:`PackingError` if a mobile atom (index >= ``n_fixed``) is closer than ``min_nm`` to a fixed one."""
+    if n_fixed == 0:
+        return
+    d = minimum_image_distances(structure.positions[n_fixed:], structure.positions[:n_fixed], structure.box)
+    k = np.unravel_index(np.argmin(d), d.shape)
+    if d[k] < min_nm:
+        raise PackingError(
+            f"ion atom {k[0] + n_fixed} is {d[k]:.3f} nm from fixed atom {k[1]} (rule: at least {min_nm:.3f} nm)"
+        )

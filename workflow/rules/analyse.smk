@@ -1,0 +1,77 @@
+# Read the trajectories: per-replica histograms, pooled coordination numbers, figures.
+
+
+rule compute_rdf:
+    input:
+        trajectory="results/{system}/{replica}/trajectory.xtc",
+        topology="results/{system}/{replica}/minimized.pdb",
+        geometry="results/{system}/{replica}/geometry.json",
+    output:
+        npz="results/{system}/{replica}/analysis.npz",
+        digest="results/{system}/{replica}/analysis.json",
+    params:
+        analysis=config["analysis"],
+    log:
+        "logs/compute_rdf/{system}_{replica}.log",
+    script:
+        "../scripts/compute_rdf.py"
+
+
+rule summarize:
+    input:
+        analyses=replica_analyses(),
+    output:
+        csv="results/summary.csv",
+        json="results/summary.json",
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+        analysis=config["analysis"],
+        paper=paper_values(),
+    log:
+        "logs/summarize/all.log",
+    script:
+        "../scripts/summarize.py"
+
+
+rule plot_rdf:
+    input:
+        analyses=replica_analyses(),
+        summary="results/summary.json",
+    output:
+        "results/figures/rdf_cn.png",
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    log:
+        "logs/plot_rdf/all.log",
+    script:
+        "../scripts/plot_rdf.py"
+
+
+rule plot_density_profiles:
+    input:
+        analyses=replica_analyses(),
+    output:
+        "results/figures/density_profiles.png",
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    log:
+        "logs/plot_density_profiles/all.log",
+    script:
+        "../scripts/plot_density_profiles.py"
+
+
+rule plot_msd:
+    input:
+        analyses=replica_analyses(),
+    output:
+        "results/figures/tfsi_msd.png",
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    log:
+        "logs/plot_msd/all.log",
+    script:
+        "../scripts/plot_msd.py"

@@ -1,0 +1,86 @@
+# Build the cells: Li slab, coating layer on it, packed electrolyte, OpenMM System, minimised structure.
+
+
+rule build_slab:
+    output:
+        "results/{system}/slab.pdb",
+    params:
+        cells=config["slab"]["cells"],
+        layers=config["slab"]["layers"],
+        lattice_a_nm=config["slab"]["lattice_a_nm"],
+    log:
+        "logs/build_slab/{system}.log",
+    script:
+        "../scripts/build_slab.py"
+
+
+rule build_coating:
+    input:
+        slab="results/{system}/slab.pdb",
+    output:
+        pdb="results/{system}/coating.pdb",
+        info="results/{system}/coating.json",
+    params:
+        coating=coating_of,
+    log:
+        "logs/build_coating/{system}.log",
+    script:
+        "../scripts/build_coating.py"
+
+
+rule pack_electrolyte:
+    input:
+        slab="results/{system}/slab.pdb",
+        coating=coating_input,
+    output:
+        pdb="results/{system}/{replica}/packed.pdb",
+        geometry="results/{system}/{replica}/geometry.json",
+    params:
+        electrolyte=config["electrolyte"],
+        cell=config["cell"],
+        cutoff_nm=config["forcefield"]["cutoff_nm"],
+        seed=config["seed"],
+        replica=replica_index,
+    log:
+        "logs/pack_electrolyte/{system}_{replica}.log",
+    script:
+        "../scripts/pack_electrolyte.py"
+
+
+rule assemble_system:
+    input:
+        pdb="results/{system}/{replica}/packed.pdb",
+        geometry="results/{system}/{replica}/geometry.json",
+        forcefields=[
+            f"{FORCEFIELDS}/li_metal_uff.xml",
+            f"{FORCEFIELDS}/tfsi_clandp.xml",
+            f"{FORCEFIELDS}/li_ion_clandp.xml",
+        ],
+        coating_forcefield=coating_forcefield,
+    output:
+        "results/{system}/{replica}/system.xml",
+    params:
+        coating=coating_of,
+        settings=system_settings(),
+    log:
+        "logs/assemble_system/{system}_{replica}.log",
+    script:
+        "../scripts/assemble_system.py"
+
+
+rule minimize:
+    input:
+        system="results/{system}/{replica}/system.xml",
+        pdb="results/{system}/{replica}/packed.pdb",
+    output:
+        pdb="results/{system}/{replica}/minimized.pdb",
+        report="results/{system}/{replica}/minimization.json",
+    params:
+        minimize=config["minimize"],
+        platform=config["md"]["platform"],
+        precision=config["md"]["precision"],
+    threads: config["md"]["threads"]
+    log:
+        "logs/minimize/{system}_{replica}.log",
+    script:
+        "../scripts/minimize.py"

@@ -1,0 +1,82 @@
+# Shared helpers: config validation, wildcards, and input functions.
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SYSTEMS = list(config["systems"])
+FORCEFIELDS = f"{workflow.basedir}/forcefields"
+REPLICAS = [f"r{k}" for k in range(config["replicas"])]
+
+
+wildcard_constraints:
+    system="|".join(SYSTEMS),
+    replica=r"r\d+",
+
+
+def coating_of(wildcards):
+    """The coating name of a system, or None for bare Li."""
+    return config["systems"][wildcards.system]["coating"]
+
+
+def coating_input(wildcards):
+    """The placed coating structure of a coated system; nothing for bare Li."""
+    if coating_of(wildcards):
+        return f"results/{wildcards.system}/coating.pdb"
+    return []
+
+
+def coating_forcefield(wildcards):
+    """The coating's force-field file (an input, so a change to it reruns the system)."""
+    name = coating_of(wildcards)
+    return [f"{FORCEFIELDS}/{name}.xml"] if name else []
+
+
+def replica_index(wildcards):
+    return int(wildcards.replica[1:])
+
+
+def all_minimized(wildcards=None):
+    return expand(
+        "results/{system}/{replica}/minimized.pdb", system=SYSTEMS, replica=REPLICAS
+    )
+
+
+def replica_analyses(wildcards=None):
+    return expand(
+        "results/{system}/{replica}/analysis.npz", system=SYSTEMS, replica=REPLICAS
+    )
+
+
+def system_settings():
+    """OpenMM System settings from config, with units in the names the library expects."""
+    ff, cell, slab, el = (
+        config["forcefield"],
+        config["cell"],
+        config["slab"],
+        config["electrolyte"],
+    )
+    return {
+        "cutoff_nm": ff["cutoff_nm"],
+        "switch_nm": ff["switch_nm"],
+        "ewald_error_tolerance": ff["ewald_error_tolerance"],
+        "wall_k_kj_nm2": cell["wall_k_kj_mol_nm2"],
+        "dipole_correction": cell["dipole_correction"],
+        "li_metal_epsilon_scale": slab["li_epsilon_scale"],
+        "ion_charge_scale": el["charge_scale"],
+    }
+
+
+def paper_values():
+    return {name: s.get("paper") for name, s in config["systems"].items()}
+
+
+if config["analysis"]["r_max_nm"] >= 0.5 * config["slab"]["cells"] * config["slab"]["lattice_a_nm"]:
+    raise ValueError(
+        "config analysis.r_max_nm must be below half the lateral cell "
+        f"({0.5 * config['slab']['cells'] * config['slab']['lattice_a_nm']:.3f} nm)"
+    )
+if config["forcefield"]["switch_nm"] is not None and not (
+    0 < config["forcefield"]["switch_nm"] < config["forcefield"]["cutoff_nm"]
+):
+    raise ValueError("config forcefield.switch_nm must lie between 0 and forcefield.cutoff_nm")

@@ -1,0 +1,40 @@
+# Time the real systems, say how long the MD will take, then run NVT.
+
+
+rule estimate_runtime:
+    input:
+        minimized=all_minimized(),
+    output:
+        "results/runtime_estimate.json",
+    params:
+        md=config["md"],
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    threads: config["md"]["threads"]
+    log:
+        "logs/estimate_runtime/all.log",
+    script:
+        "../scripts/estimate_runtime.py"
+
+
+rule run_nvt:
+    input:
+        system="results/{system}/{replica}/system.xml",
+        pdb="results/{system}/{replica}/minimized.pdb",
+        estimate="results/runtime_estimate.json",
+    output:
+        trajectory="results/{system}/{replica}/trajectory.xtc",
+        state_log="results/{system}/{replica}/state_log.csv",
+        provenance="results/{system}/{replica}/provenance.json",
+        final_state="results/{system}/{replica}/final_state.xml",
+    params:
+        md=config["md"],
+        seed=config["seed"],
+        replica=replica_index,
+    threads: config["md"]["threads"]
+    resources:
+        gpu=1,
+    log:
+        "logs/run_nvt/{system}_{replica}.log",
+    script:
+        "../scripts/run_nvt.py"

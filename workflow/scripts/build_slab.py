@@ -1,0 +1,9 @@
+"""Snakemake adapter: build the bcc Li(100) slab."""
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from systems.build import build_slab
+
+p = snakemake.params
+slab = build_slab(snakemake.output[0], p.cells, p.layers, p.lattice_a_nm)
+print(f"Li(100) slab: {slab.n_atoms} atoms, lateral cell {slab.box[0]:.4f} nm")

@@ -1,0 +1,18 @@
+"""Snakemake adapter: histograms, profiles and MSD of one replica."""
+import json
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from analysis.replica import analyse_replica, save
+
+a = snakemake.params.analysis
+result = analyse_replica(
+    snakemake.input.trajectory,
+    snakemake.input.topology,
+    json.load(open(snakemake.input.geometry)),
+    equilibration_fraction=a["equilibration_fraction"],
+    r_max_nm=a["r_max_nm"],
+    bin_nm=a["bin_nm"],
+)
+save(result, snakemake.output.npz, snakemake.output.digest)
+print(open(snakemake.output.digest).read())

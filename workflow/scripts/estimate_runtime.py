@@ -1,0 +1,12 @@
+"""Snakemake adapter: time each system on the platform found and say how long the MD will take."""
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from systems.estimate import estimate_md_time
+
+p = snakemake.params
+estimate = estimate_md_time(
+    snakemake.input.minimized, p.systems, p.replicas, p.md, snakemake.output[0], threads=snakemake.threads
+)
+print(estimate["message"])
+print(estimate["message"], file=sys.__stderr__, flush=True)  # to the terminal too, before any MD starts

@@ -1,0 +1,25 @@
+"""Snakemake adapter: pack LiTFSI around the fixed atoms with packmol (seeded per replica)."""
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from systems.build import pack_system, replica_seeds
+
+p = snakemake.params
+coating = snakemake.input.coating  # one path for a coated system, an empty list for bare Li
+coating = coating if isinstance(coating, str) else (coating[0] if len(coating) else None)
+seeds = replica_seeds(p.seed, p.replica)
+structure = pack_system(
+    snakemake.input.slab,
+    coating,
+    snakemake.output.pdb,
+    snakemake.output.geometry,
+    n_pairs=p.electrolyte["n_pairs"],
+    density_g_cm3=p.electrolyte["density_g_cm3"],
+    seed=seeds["packing"],
+    clearance_nm=p.electrolyte["clearance_nm"],
+    wall_offset_nm=p.cell["wall_offset_nm"],
+    box_z_factor=p.cell["box_z_factor"],
+    cutoff_nm=p.cutoff_nm,
+    log=sys.stdout,
+)
+print(f"packed {structure.n_atoms} atoms; geometry: {open(snakemake.output.geometry).read()}")

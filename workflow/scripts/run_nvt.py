@@ -1,0 +1,18 @@
+"""Snakemake adapter: NVT run of one replica, with progress and ETA in the log."""
+import sys
+
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+from systems.build import replica_seeds
+from systems.md import run_nvt_files
+
+p = snakemake.params
+run_nvt_files(
+    snakemake.input.system,
+    snakemake.input.pdb,
+    snakemake.output,
+    p.md,
+    seed=replica_seeds(p.seed, p.replica)["velocities"],
+    threads=snakemake.threads,
+    label=f"{snakemake.wildcards.system}/{snakemake.wildcards.replica}",
+    log=sys.stdout,
+)
