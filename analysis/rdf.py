@@ -166,7 +166,7 @@ def _smooth(y, width_bins):
     return np.convolve(pad, k, mode="valid")
 
 
-def first_shell(r_centres, g, smooth_nm=0.01, peak_fraction=0.5, rise_fraction=0.1):
+def first_shell(r_centres, g, smooth_nm=0.01, peak_fraction=0.5, rise_fraction=0.05):
     """First peak of g(r), the first minimum after it, and where the first peak starts.
 
     The curve is smoothed with a Gaussian of ``smooth_nm``. The first peak is the first local maximum that

@@ -201,7 +201,12 @@ def run_nvt(
     n_chunks = n_steps // every
     try:
         for k in range(1, n_chunks + 1):
-            sim.step(every)
+            try:
+                sim.step(every)
+            except (ValueError, mm.OpenMMException) as exc:  # NaN or runaway positions met by a reporter or kernel
+                raise SimulationExploded(
+                    f"{label}: the run exploded by step {sim.currentStep} ({exc}); check the minimised structure and the time step"
+                ) from exc
             check_finite(sim.context, label, k * every)
             now = time.perf_counter()
             if log and (now - last >= progress_every_s or k == n_chunks):

@@ -9,10 +9,12 @@ rule compute_rdf:
     output:
         npz="results/{system}/{replica}/analysis.npz",
         digest="results/{system}/{replica}/analysis.json",
-    params:
-        analysis=config["analysis"],
     log:
         "logs/compute_rdf/{system}_{replica}.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        analysis=config["analysis"],
     script:
         "../scripts/compute_rdf.py"
 
@@ -23,13 +25,15 @@ rule summarize:
     output:
         csv="results/summary.csv",
         json="results/summary.json",
+    log:
+        "logs/summarize/all.log",
+    conda:
+        "../envs/md.yaml"
     params:
         systems=SYSTEMS,
         replicas=REPLICAS,
         analysis=config["analysis"],
         paper=paper_values(),
-    log:
-        "logs/summarize/all.log",
     script:
         "../scripts/summarize.py"
 
@@ -40,11 +44,13 @@ rule plot_rdf:
         summary="results/summary.json",
     output:
         "results/figures/rdf_cn.png",
+    log:
+        "logs/plot_rdf/all.log",
+    conda:
+        "../envs/md.yaml"
     params:
         systems=SYSTEMS,
         replicas=REPLICAS,
-    log:
-        "logs/plot_rdf/all.log",
     script:
         "../scripts/plot_rdf.py"
 
@@ -54,11 +60,13 @@ rule plot_density_profiles:
         analyses=replica_analyses(),
     output:
         "results/figures/density_profiles.png",
+    log:
+        "logs/plot_density_profiles/all.log",
+    conda:
+        "../envs/md.yaml"
     params:
         systems=SYSTEMS,
         replicas=REPLICAS,
-    log:
-        "logs/plot_density_profiles/all.log",
     script:
         "../scripts/plot_density_profiles.py"
 
@@ -68,10 +76,12 @@ rule plot_msd:
         analyses=replica_analyses(),
     output:
         "results/figures/tfsi_msd.png",
+    log:
+        "logs/plot_msd/all.log",
+    conda:
+        "../envs/md.yaml"
     params:
         systems=SYSTEMS,
         replicas=REPLICAS,
-    log:
-        "logs/plot_msd/all.log",
     script:
         "../scripts/plot_msd.py"

@@ -4,12 +4,14 @@
 rule build_slab:
     output:
         "results/{system}/slab.pdb",
+    log:
+        "logs/build_slab/{system}.log",
+    conda:
+        "../envs/md.yaml"
     params:
         cells=config["slab"]["cells"],
         layers=config["slab"]["layers"],
         lattice_a_nm=config["slab"]["lattice_a_nm"],
-    log:
-        "logs/build_slab/{system}.log",
     script:
         "../scripts/build_slab.py"
 
@@ -20,10 +22,12 @@ rule build_coating:
     output:
         pdb="results/{system}/coating.pdb",
         info="results/{system}/coating.json",
-    params:
-        coating=coating_of,
     log:
         "logs/build_coating/{system}.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        coating=coating_of,
     script:
         "../scripts/build_coating.py"
 
@@ -35,14 +39,16 @@ rule pack_electrolyte:
     output:
         pdb="results/{system}/{replica}/packed.pdb",
         geometry="results/{system}/{replica}/geometry.json",
+    log:
+        "logs/pack_electrolyte/{system}_{replica}.log",
+    conda:
+        "../envs/md.yaml"
     params:
         electrolyte=config["electrolyte"],
         cell=config["cell"],
         cutoff_nm=config["forcefield"]["cutoff_nm"],
         seed=config["seed"],
         replica=replica_index,
-    log:
-        "logs/pack_electrolyte/{system}_{replica}.log",
     script:
         "../scripts/pack_electrolyte.py"
 
@@ -59,11 +65,13 @@ rule assemble_system:
         coating_forcefield=coating_forcefield,
     output:
         "results/{system}/{replica}/system.xml",
+    log:
+        "logs/assemble_system/{system}_{replica}.log",
+    conda:
+        "../envs/md.yaml"
     params:
         coating=coating_of,
         settings=system_settings(),
-    log:
-        "logs/assemble_system/{system}_{replica}.log",
     script:
         "../scripts/assemble_system.py"
 
@@ -75,12 +83,14 @@ rule minimize:
     output:
         pdb="results/{system}/{replica}/minimized.pdb",
         report="results/{system}/{replica}/minimization.json",
+    log:
+        "logs/minimize/{system}_{replica}.log",
+    conda:
+        "../envs/md.yaml"
+    threads: config["md"]["threads"]
     params:
         minimize=config["minimize"],
         platform=config["md"]["platform"],
         precision=config["md"]["precision"],
-    threads: config["md"]["threads"]
-    log:
-        "logs/minimize/{system}_{replica}.log",
     script:
         "../scripts/minimize.py"

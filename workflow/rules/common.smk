@@ -1,11 +1,11 @@
 # Shared helpers: config validation, wildcards, and input functions.
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 SYSTEMS = list(config["systems"])
 FORCEFIELDS = f"{workflow.basedir}/forcefields"
+
 REPLICAS = [f"r{k}" for k in range(config["replicas"])]
 
 
@@ -37,15 +37,11 @@ def replica_index(wildcards):
 
 
 def all_minimized(wildcards=None):
-    return expand(
-        "results/{system}/{replica}/minimized.pdb", system=SYSTEMS, replica=REPLICAS
-    )
+    return expand("results/{system}/{replica}/minimized.pdb", system=SYSTEMS, replica=REPLICAS)
 
 
 def replica_analyses(wildcards=None):
-    return expand(
-        "results/{system}/{replica}/analysis.npz", system=SYSTEMS, replica=REPLICAS
-    )
+    return expand("results/{system}/{replica}/analysis.npz", system=SYSTEMS, replica=REPLICAS)
 
 
 def system_settings():

@@ -6,13 +6,15 @@ rule estimate_runtime:
         minimized=all_minimized(),
     output:
         "results/runtime_estimate.json",
+    log:
+        "logs/estimate_runtime/all.log",
+    conda:
+        "../envs/md.yaml"
+    threads: config["md"]["threads"]
     params:
         md=config["md"],
         systems=SYSTEMS,
         replicas=REPLICAS,
-    threads: config["md"]["threads"]
-    log:
-        "logs/estimate_runtime/all.log",
     script:
         "../scripts/estimate_runtime.py"
 
@@ -27,14 +29,16 @@ rule run_nvt:
         state_log="results/{system}/{replica}/state_log.csv",
         provenance="results/{system}/{replica}/provenance.json",
         final_state="results/{system}/{replica}/final_state.xml",
+    log:
+        "logs/run_nvt/{system}_{replica}.log",
+    conda:
+        "../envs/md.yaml"
+    threads: config["md"]["threads"]
+    resources:
+        gpu=1,
     params:
         md=config["md"],
         seed=config["seed"],
         replica=replica_index,
-    threads: config["md"]["threads"]
-    resources:
-        gpu=1,
-    log:
-        "logs/run_nvt/{system}_{replica}.log",
     script:
         "../scripts/run_nvt.py"

@@ -1,8 +1,10 @@
 """Snakemake adapter: histograms, profiles and MSD of one replica."""
 import json
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from analysis.replica import analyse_replica, save
 
 a = snakemake.params.analysis

@@ -1,7 +1,9 @@
 """Snakemake adapter: time each system on the platform found and say how long the MD will take."""
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from systems.estimate import estimate_md_time
 
 p = snakemake.params

@@ -1,7 +1,9 @@
 """Snakemake adapter: pack LiTFSI around the fixed atoms with packmol (seeded per replica)."""
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from systems.build import pack_system, replica_seeds
 
 p = snakemake.params

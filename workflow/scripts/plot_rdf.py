@@ -1,8 +1,10 @@
 """Snakemake adapter: g(r) and running coordination number of every system."""
 import json
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from analysis.figures import plot_rdf_cn
 from analysis.summary import load_grouped
 

@@ -1,7 +1,9 @@
 """Snakemake adapter: NVT run of one replica, with progress and ETA in the log."""
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from systems.build import replica_seeds
 from systems.md import run_nvt_files
 

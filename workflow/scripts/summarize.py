@@ -1,7 +1,9 @@
 """Snakemake adapter: pool replicas, coordination numbers with 95 % intervals, CSV and JSON."""
 import sys
+from pathlib import Path
 
 sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from analysis.summary import summarize_files
 
 p = snakemake.params
