@@ -75,11 +75,15 @@ def plot_density_profiles(results_by_system: dict, path) -> None:
             mean = np.mean([r[f"density_{name}"][:n] for r in results], axis=0)
             ax.plot(h[:n], mean, color=c, lw=1.5, label=f"{system} ({len(results)} replicas)")
             ax.set_title(label)
+            top = float(results[0].get("coating_top_nm", 0.0))
+            if top > 0:
+                ax.axvspan(0, top, color=c, alpha=0.08, lw=0)
+                ax.text(top, ax.get_ylim()[1] * 0.02, f" top of {system} coating", color=c, fontsize=7, rotation=90, va="bottom")
     for ax in axes:
         ax.set_xlabel("height above the top Li layer (nm)")
         ax.set_ylabel("number density (nm$^{-3}$)")
         ax.legend(fontsize=8)
-    fig.suptitle("Density profiles (production part of each run)")
+    fig.suptitle("Density profiles (production part of each run; shaded: height of the coating layer)")
     fig.tight_layout()
     _save(fig, path)
 

@@ -111,6 +111,8 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
         h = xyz[:, idx, 2].ravel() - z_surf
         out[f"density_{name}"] = np.histogram(h, bins=h_edges)[0] / (len(xyz) * area * dz_nm)
     out["height_edges_nm"] = h_edges
+    mof = top.select("resname MOF")
+    out["coating_top_nm"] = float(traj.xyz[0, mof, 2].max() - z_surf) if len(mof) else 0.0
     n_idx = top.select("resname TFS and name N")
     disp = traj.xyz[:, n_idx, :] - traj.xyz[0, n_idx, :]
     out["msd_tfsi_nm2"] = (disp**2).sum(-1).mean(-1)

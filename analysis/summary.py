@@ -138,17 +138,33 @@ def load_grouped(paths, systems, n_replicas: int) -> dict:
     return {s: [load_result(p) for p in paths[k * n_replicas : (k + 1) * n_replicas]] for k, s in enumerate(systems)}
 
 
-def summarize_files(paths, systems, n_replicas, analysis_config: dict, paper: dict, csv_path, json_path) -> dict:
-    """Summarise every system from its replicas' analysis files and write CSV and JSON."""
+def summarize_files(paths, systems, n_replicas, analysis_config: dict, paper: dict, csv_path, json_path, provenance_paths=None) -> dict:
+    """Summarise every system from its replicas' analysis files and write CSV and JSON.
+
+    ``provenance_paths`` (the MD runs' provenance.json, same order as ``paths``) adds how the numbers were
+    produced: platform, OpenMM version, run length, seeds and speed of each replica.
+    """
     grouped = load_grouped(paths, systems, n_replicas)
+    prov = [json.loads(Path(p).read_text()) for p in (provenance_paths or [])]
     summary = {}
-    for system, results in grouped.items():
+    for k, (system, results) in enumerate(grouped.items()):
         s = summarize_system(results, analysis_config.get("cutoff_nm"), analysis_config.get("fallback_cutoff_nm", 0.8))
         s["paper"] = (paper or {}).get(system)
         s["definition"] = (
             "CN = mean number of TFSI- (target atoms) within the cutoff of a top-layer Li-metal atom, "
             f"frames after the first {analysis_config.get('equilibration_fraction')} of each run"
         )
+        if prov:
+            mine = prov[k * n_replicas : (k + 1) * n_replicas]
+            s["produced_by"] = {
+                "platforms": sorted({p["platform"] for p in mine}),
+                "openmm_version": sorted({p["openmm_version"] for p in mine}),
+                "length_ps": sorted({p["length_ps"] for p in mine}),
+                "timestep_fs": sorted({p["timestep_fs"] for p in mine}),
+                "temperature_k": sorted({p["temperature_k"] for p in mine}),
+                "ns_per_day": [p["ns_per_day"] for p in mine],
+                "seeds": [{"packing": p.get("packing_seed"), **p["seeds"]} for p in mine],
+            }
         summary[system] = s
     write_summary(summary, csv_path, json_path)
     return summary

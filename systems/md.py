@@ -256,11 +256,12 @@ def run_nvt(
     return prov
 
 
-def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, threads=None, label="", log=None) -> dict:
+def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, threads=None, label="", log=None, geometry_json=None) -> dict:
     """Run :func:`run_nvt` from files; ``outputs`` has trajectory, state_log, provenance and final_state paths.
 
     ``md_config`` holds the workflow's ``md`` settings (temperature_k, timestep_fs, friction_per_ps, length_ps,
-    frame_interval_ps, platform, precision).
+    frame_interval_ps, platform, precision). The packing seed and cell layout from ``geometry_json`` are copied
+    into the provenance, so every seed of the replica sits next to its trajectory.
     """
     from systems.platforms import select_platform
 
@@ -285,5 +286,10 @@ def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, thr
         final_state_path=outputs.final_state,
         label=label,
         log=log,
-        extra_provenance={"system_xml": str(system_xml), "start_structure": str(pdb_path)},
+        extra_provenance={
+            "system_xml": str(system_xml),
+            "start_structure": str(pdb_path),
+            "packing_seed": json.loads(Path(geometry_json).read_text())["packing_seed"] if geometry_json else None,
+            "geometry": json.loads(Path(geometry_json).read_text()) if geometry_json else None,
+        },
     )

@@ -93,5 +93,8 @@ def test_tiny_end_to_end_workflow(tmp_path):
         assert 0 < float(row["cutoff_nm"]) <= 1.2
     summary = json.loads((res / "summary.json").read_text())
     assert summary["nh2_mil101_fe"]["paper"]["cn"] == 0.42
+    produced = summary["bare_li"]["produced_by"]
+    assert produced["platforms"] == ["CPU"] and produced["length_ps"] == [0.2]
+    assert len({s["packing"] for s in produced["seeds"]}) == 2 and all(s["velocities"] for s in produced["seeds"])
     for fig in ("rdf_cn.png", "density_profiles.png", "tfsi_msd.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -22,6 +22,7 @@ rule compute_rdf:
 rule summarize:
     input:
         analyses=replica_analyses(),
+        provenance=replica_provenance(),
     output:
         csv="results/summary.csv",
         json="results/summary.json",

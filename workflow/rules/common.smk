@@ -44,6 +44,10 @@ def replica_analyses(wildcards=None):
     return expand("results/{system}/{replica}/analysis.npz", system=SYSTEMS, replica=REPLICAS)
 
 
+def replica_provenance(wildcards=None):
+    return expand("results/{system}/{replica}/provenance.json", system=SYSTEMS, replica=REPLICAS)
+
+
 def system_settings():
     """OpenMM System settings from config, with units in the names the library expects."""
     ff, cell, slab, el = (

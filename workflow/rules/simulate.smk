@@ -23,6 +23,7 @@ rule run_nvt:
     input:
         system="results/{system}/{replica}/system.xml",
         pdb="results/{system}/{replica}/minimized.pdb",
+        geometry="results/{system}/{replica}/geometry.json",
         estimate="results/runtime_estimate.json",
     output:
         trajectory="results/{system}/{replica}/trajectory.xtc",

@@ -17,4 +17,5 @@ run_nvt_files(
     threads=snakemake.threads,
     label=f"{snakemake.wildcards.system}/{snakemake.wildcards.replica}",
     log=sys.stdout,
+    geometry_json=snakemake.input.geometry,
 )

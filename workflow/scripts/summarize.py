@@ -8,6 +8,13 @@ from analysis.summary import summarize_files
 
 p = snakemake.params
 summarize_files(
-    snakemake.input.analyses, p.systems, len(p.replicas), p.analysis, p.paper, snakemake.output.csv, snakemake.output.json
+    snakemake.input.analyses,
+    p.systems,
+    len(p.replicas),
+    p.analysis,
+    p.paper,
+    snakemake.output.csv,
+    snakemake.output.json,
+    provenance_paths=snakemake.input.provenance,
 )
 print(open(snakemake.output.csv).read())
