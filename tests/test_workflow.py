@@ -15,8 +15,10 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def _snakemake(args, cwd, timeout=600):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run(SNAKEMAKE + args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    return subprocess.run(
+        SNAKEMAKE + args, cwd=cwd, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout, env=env
+    )
 
 
 def test_lint_is_clean():
@@ -26,7 +28,10 @@ def test_lint_is_clean():
 
 
 def test_snakefmt_is_clean():
-    r = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow/rules"],
+        cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", env=dict(os.environ, PYTHONIOENCODING="utf-8"),
+    )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
 
 
