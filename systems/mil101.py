@@ -180,7 +180,7 @@ def _add_linker(b: _Builder, slot_a, slot_b):
     u, w = slot_a["u"], slot_a["w"]
     centre = slot_a["c"] + (C_CRING + CC_AROM) * u
     ring = []
-    for k, th in enumerate((180, 120, 60, 0, -60, -120)):
+    for th in (180, 120, 60, 0, -60, -120):
         d = np.cos(np.radians(th)) * u + np.sin(np.radians(th)) * w
         typ = "C_ipso" if th in (180, 0) else ("C_NH2" if th == 120 else "C_CH")
         ring.append((b.add(typ, centre + CC_AROM * d), d))
@@ -215,8 +215,8 @@ def _slot(slots, az, up):
 def build_nh2_mil101_fe_layer() -> Structure:
     """Build the NH2-MIL-101(Fe) ring layer (234 atoms), centred laterally on the origin, lowest atom at z = 0.
 
-    Returns a Structure whose residue is ``MOF`` (one molecule) and whose atom names encode the site type
-    index; charges and types are given by :func:`site_types`.
+    Returns a Structure whose residue is ``MOF`` (one molecule), atoms named by element and count (Fe1, O1, ...);
+    charges and types are given by :func:`site_types`.
     """
     b = _Builder()
     # Lower trimers use the up-slots at 30/270/150 deg to reach upper trimers; upper ones come back down.
@@ -264,7 +264,12 @@ def build_nh2_mil101_fe_layer() -> Structure:
     pos[:, 2] -= pos[:, 2].min()
     n = len(b.types)
     type_index = {t: k for k, t in enumerate(CHARGES)}
-    names = [f"{ELEMENT_OF_TYPE[t][0]}{k}" if k < 1000 else f"X{k}" for k, t in enumerate(b.types)]
+    seen: dict = {}
+    names = []
+    for t in b.types:  # Fe1..Fe18, O1..O78, ...: unique, at most 4 characters
+        el = ELEMENT_OF_TYPE[t]
+        seen[el] = seen.get(el, 0) + 1
+        names.append(f"{el}{seen[el]}")
     s = Structure([ELEMENT_OF_TYPE[t] for t in b.types], names, [MOF_RESNAME] * n, [0] * n, pos, b.bonds)
     s.site_types = list(b.types)  # type: ignore[attr-defined]
     s.type_index = type_index  # type: ignore[attr-defined]
