@@ -166,13 +166,14 @@ def _smooth(y, width_bins):
     return np.convolve(pad, k, mode="valid")
 
 
-def first_shell(r_centres, g, smooth_nm=0.01, peak_fraction=0.5, rise_fraction=0.05):
+def first_shell(r_centres, g, smooth_nm=0.01, peak_fraction=0.5, rise_fraction=0.05, min_depth_fraction=0.1):
     """First peak of g(r), the first minimum after it, and where the first peak starts.
 
     The curve is smoothed with a Gaussian of ``smooth_nm``. The first peak is the first local maximum that
     reaches ``peak_fraction`` of the highest value; the minimum is the lowest point after it before the curve
     climbs back by ``rise_fraction`` of the peak-to-minimum depth (so noise does not end the shell early).
-    The shell starts at the first r where g(r) is non-zero.
+    A minimum less than ``min_depth_fraction`` below the peak is a wiggle on a rising curve, not the end of a
+    shell, and counts as none. The shell starts at the first r where g(r) is non-zero.
 
     Returns
     -------
@@ -205,4 +206,6 @@ def first_shell(r_centres, g, smooth_nm=0.01, peak_fraction=0.5, rise_fraction=0
         elif gs[j] - gs[m] > rise_fraction * (gs[i_peak] - gs[m]) and gs[i_peak] > gs[m]:
             found = True
             break
+    if found and gs[i_peak] - gs[m] < min_depth_fraction * gs[i_peak]:
+        found = False
     return {"peak_nm": float(r[i_peak]), "minimum_nm": float(r[m]) if found else None, "start_nm": start}

@@ -79,6 +79,9 @@ def test_first_shell_survives_noise_and_reports_no_minimum_for_a_monotone_curve(
     assert 0.55 < shell["minimum_nm"] < 0.75
     assert shell["start_nm"] == pytest.approx(0.35, abs=0.01)
     assert rdf.first_shell(r, np.tanh(r))["minimum_nm"] is None
+    # a 5 % dip on a rising curve is not the end of a first shell
+    wiggle = np.clip(r - 0.35, 0, None) - 0.04 * np.exp(-((r - 1.0) ** 2) / 0.0005)
+    assert rdf.first_shell(r, wiggle)["minimum_nm"] is None
 
 
 def test_t_interval_known_value():
