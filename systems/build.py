@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import openmm.app as app
+import openmm.unit as unit
 
 from systems import electrolyte, mil101
-from systems.md import minimize, save_system
+from systems.md import load_system, minimize, save_system
 from systems.openmm_system import create_slab_system
 from systems.slab import build_li_bcc100_slab
 from systems.structure import Structure, combine, read_pdb
@@ -147,8 +148,6 @@ def assemble_system(packed_pdb, geometry_json, out_xml, coating=None, **settings
 
 def write_positions_pdb(topology, positions_nm, path):
     """Write positions (nm) with ``topology`` to a PDB, atomically."""
-    import openmm.unit as unit
-
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "w") as fh:
@@ -157,11 +156,8 @@ def write_positions_pdb(topology, positions_nm, path):
 
 
 def minimize_file(system_xml, packed_pdb, out_pdb, out_json, platform, properties, tolerance=10.0, max_iterations=0, label="", log=None):
-    from systems.md import load_system
-
+    """Minimise a packed cell (fixed atoms held) and write the minimised PDB and an energy report."""
     system = load_system(system_xml)
-    import openmm.unit as unit
-
     pdb = app.PDBFile(str(packed_pdb))
     pos = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
     new, report = minimize(system, pdb.topology, pos, platform, properties, tolerance, max_iterations, label, log)
