@@ -162,9 +162,9 @@ def run_nvt(
 
     One frame is written every ``frame_interval_ps`` (the first at ``frame_interval_ps``, none at t = 0), so
     a run has ``length_ps / frame_interval_ps`` frames. Positions are written unwrapped (molecules are not
-    put back in the box) so displacements can be read directly. After every frame interval the energy and
-    positions are checked; a non-finite value stops the run with :class:`SimulationExploded` naming
-    ``label`` and the step. Progress with speed and ETA goes to ``log``.
+    put back in the box) so displacements can be read directly. At every frame the reporters check the energy
+    (state log) and positions (XTC); a non-finite value stops the run with :class:`SimulationExploded`
+    naming ``label`` and the step. Progress with speed and ETA goes to ``log``.
 
     Returns
     -------
@@ -202,12 +202,13 @@ def run_nvt(
     try:
         for k in range(1, n_chunks + 1):
             try:
+                # the state-log reporter raises on a non-finite energy and the XTC reporter on non-finite or
+                # runaway positions, at every frame: no second getState (a second force evaluation) is needed
                 sim.step(every)
-            except (ValueError, mm.OpenMMException) as exc:  # NaN or runaway positions met by a reporter or kernel
+            except (ValueError, mm.OpenMMException) as exc:
                 raise SimulationExploded(
                     f"{label}: the run exploded by step {sim.currentStep} ({exc}); check the minimised structure and the time step"
                 ) from exc
-            check_finite(sim.context, label, k * every)
             now = time.perf_counter()
             if log and (now - last >= progress_every_s or k == n_chunks):
                 done = k * every
