@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,16 +9,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from analysis.summary import pooled_curves  # noqa: E402
+from systems.files import atomic_path  # noqa: E402
 
 COLORS = ["tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown"]
 
 
 def _save(fig, path):
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
-    fig.savefig(tmp, dpi=150)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def plot_rdf_cn(results_by_system: dict, summary: dict, path, target: str = "N") -> None:

@@ -8,13 +8,12 @@ discarded from the histograms and profiles; the MSD is over the whole run, from 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import mdtraj as md
 import numpy as np
 
 from analysis import rdf
+from systems.files import atomic_path, write_json
 
 TARGETS = ("N", "O", "F", "any")
 
@@ -122,10 +121,8 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
 
 def save(result: dict, npz_path, json_path) -> None:
     """Arrays to ``npz_path``; a readable digest to ``json_path``. Both written atomically."""
-    npz_path, json_path = Path(npz_path), Path(json_path)
-    tmp = npz_path.with_name(npz_path.name + ".part.npz")
-    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in result.items()})
-    tmp.replace(npz_path)
+    with atomic_path(npz_path) as tmp:
+        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in result.items()})
     digest = {
         "n_frames_total": int(result["n_frames_total"]),
         "n_frames_used": int(result["n_frames_used"]),
@@ -133,9 +130,7 @@ def save(result: dict, npz_path, json_path) -> None:
         "tfsi_msd_end_nm2": float(result["msd_tfsi_nm2"][-1]),
         "tfsi_rms_displacement_end_nm": float(np.sqrt(result["msd_tfsi_nm2"][-1])),
     }
-    tmpj = json_path.with_name(json_path.name + ".part")
-    tmpj.write_text(json.dumps(digest, indent=2))
-    tmpj.replace(json_path)
+    write_json(json_path, digest)
 
 
 def load_result(npz_path) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 from analysis import rdf
 from analysis.replica import TARGETS
 from analysis.stats import mean_ci_t
+from systems.files import atomic_path, write_json
 
 
 def pooled_curves(results: list, target: str, normalization: str = "region") -> dict:
@@ -87,14 +88,12 @@ def _num(x):
 
 def write_summary(summary: dict, csv_path, json_path) -> None:
     """``summary`` maps system -> summarize_system output (plus optional ``paper``); written atomically."""
-    csv_path, json_path = Path(csv_path), Path(json_path)
     header = [
         "system", "target", "n_replicas", "cn_per_replica", "cn_mean", "cn_ci95_low", "cn_ci95_high", "cutoff_nm",
         "cutoff_source", "first_shell_from_nm", "first_shell_to_nm", "tfsi_msd_end_nm2", "run_length_ps",
         "paper_cn", "paper_range_nm",
     ]  # fmt: skip
-    tmp = csv_path.with_name(csv_path.name + ".part")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for system, s in summary.items():
@@ -110,7 +109,6 @@ def write_summary(summary: dict, csv_path, json_path) -> None:
                         "-".join(_num(v) for v in paper.get("range_nm", [])) if target == "N" else "",
                     ]
                 )  # fmt: skip
-    tmp.replace(csv_path)
 
     def clean(o):
         if isinstance(o, float) and math.isnan(o):
@@ -123,9 +121,7 @@ def write_summary(summary: dict, csv_path, json_path) -> None:
             return clean(o.item())
         return o
 
-    tmpj = json_path.with_name(json_path.name + ".part")
-    tmpj.write_text(json.dumps(clean(summary), indent=2))
-    tmpj.replace(json_path)
+    write_json(json_path, clean(summary))
 
 
 def load_grouped(paths, systems, n_replicas: int) -> dict:

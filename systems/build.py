@@ -19,6 +19,8 @@ import openmm.app as app
 import openmm.unit as unit
 
 from systems import electrolyte, mil101
+from systems.files import atomic_path
+from systems.files import write_json
 from systems.md import load_system, minimize, save_system
 from systems.openmm_system import create_slab_system
 from systems.slab import build_li_bcc100_slab
@@ -34,13 +36,6 @@ def replica_seeds(base_seed: int, replica: int) -> dict:
     if replica < 0:
         raise ValueError(f"replica index must be >= 0, got {replica}")
     return {"packing": int(base_seed) + 1000 * replica + 1, "velocities": int(base_seed) + 1000 * replica + 2}
-
-
-def _write_json(obj, path):
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
 
 
 def build_slab(out_pdb, cells=8, layers=2, lattice_a_nm=0.35275) -> Structure:
@@ -59,7 +54,8 @@ def build_coating(name: str, slab_pdb, out_pdb, out_json) -> Structure:
     placed, gap = mil101.place_on_slab(layer, slab, [uff_sigma_nm(e) for e in layer.elements], uff_sigma_nm("Li"), box)
     placed.write_pdb(out_pdb)
     z = placed.positions[:, 2]
-    _write_json(
+    write_json(
+        out_json,
         {
             "coating": name,
             "n_atoms": placed.n_atoms,
@@ -68,7 +64,6 @@ def build_coating(name: str, slab_pdb, out_pdb, out_json) -> Structure:
             "thickness_nm": float(z.max() - z.min()),
             "net_charge_e": mil101.net_charge(layer) if name == "nh2_mil101_fe" else None,
         },
-        out_json,
     )
     return placed
 
@@ -133,7 +128,7 @@ def pack_system(
         "packing_seed": int(seed),
         "clearance_nm": clearance_nm,
     }
-    _write_json(geometry, out_geometry)
+    write_json(out_geometry, geometry)
     return structure
 
 
@@ -148,11 +143,8 @@ def assemble_system(packed_pdb, geometry_json, out_xml, coating=None, **settings
 
 def write_positions_pdb(topology, positions_nm, path):
     """Write positions (nm) with ``topology`` to a PDB, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
         app.PDBFile.writeFile(topology, np.asarray(positions_nm) * unit.nanometer, fh)
-    tmp.replace(path)
 
 
 def minimize_file(system_xml, packed_pdb, out_pdb, out_json, platform, properties, tolerance=10.0, max_iterations=0, label="", log=None):
@@ -162,5 +154,5 @@ def minimize_file(system_xml, packed_pdb, out_pdb, out_json, platform, propertie
     pos = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
     new, report = minimize(system, pdb.topology, pos, platform, properties, tolerance, max_iterations, label, log)
     write_positions_pdb(pdb.topology, new, out_pdb)
-    _write_json(report, out_json)
+    write_json(out_json, report)
     return new, report

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import openmm.app as app
 import openmm.unit as unit
 
+from systems.files import write_json
 from systems.md import _hms, load_system, ns_per_day, steps_for, time_md
 from systems.platforms import select_platform
 
@@ -50,7 +50,5 @@ def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_jso
     for system, v in per_system.items():
         lines.append(f"  {system}: {v['ns_per_day']:.1f} ns/day ({v['ms_per_step']:.3f} ms/step)")
     out = {"platform": platform.getName(), "properties": props, "systems": per_system, "total_seconds": total, "message": "\n".join(lines)}
-    tmp = Path(out_json).with_name(Path(out_json).name + ".part")
-    tmp.write_text(json.dumps(out, indent=2))
-    tmp.replace(out_json)
+    write_json(out_json, out)
     return out

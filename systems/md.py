@@ -20,6 +20,7 @@ import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
 
+from systems.files import part_path, write_json, write_text
 from systems.platforms import describe_context
 
 
@@ -28,10 +29,7 @@ class SimulationExploded(RuntimeError):
 
 
 def save_system(system: mm.System, path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(mm.XmlSerializer.serialize(system))
-    tmp.replace(path)
+    write_text(path, mm.XmlSerializer.serialize(system))
 
 
 def load_system(path) -> mm.System:
@@ -174,7 +172,7 @@ def run_nvt(
     """
     n_steps, every = steps_for(length_ps, frame_interval_ps, timestep_fs)
     paths = {k: Path(p) for k, p in dict(traj=trajectory_path, csv=state_log_path).items()}
-    part = {k: p.with_name(p.name + ".part") for k, p in paths.items()}
+    part = {k: part_path(p) for k, p in paths.items()}
     for p in part.values():
         if p.exists():
             p.unlink()
@@ -225,10 +223,7 @@ def run_nvt(
     wall = time.perf_counter() - t0
     state = sim.context.getState(getPositions=True, getVelocities=True, getEnergy=True)
     if final_state_path is not None:
-        fin = Path(final_state_path)
-        tmp = fin.with_name(fin.name + ".part")
-        tmp.write_text(mm.XmlSerializer.serialize(state))
-        tmp.replace(fin)
+        write_text(final_state_path, mm.XmlSerializer.serialize(state))
     prov = {
         "label": label,
         **info,
@@ -250,10 +245,7 @@ def run_nvt(
         prov.update(extra_provenance)
     for k in ("traj", "csv"):
         part[k].replace(paths[k])
-    pp = Path(provenance_path)
-    tmp = pp.with_name(pp.name + ".part")
-    tmp.write_text(json.dumps(prov, indent=2))
-    tmp.replace(pp)
+    write_json(provenance_path, prov)
     return prov
 
 

@@ -9,11 +9,11 @@ Topology.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
 import openmm.app as app
 import openmm.unit as unit
+
+from systems.files import atomic_path
 
 
 @dataclass
@@ -102,11 +102,8 @@ class Structure:
     def write_pdb(self, path) -> None:
         """Write a PDB file (positions in A, CRYST1 box, CONECT for every bond)."""
         top = self.to_topology()
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w") as fh:
+        with atomic_path(path) as tmp, open(tmp, "w") as fh:
             app.PDBFile.writeFile(top, self.positions * unit.nanometer, fh, keepIds=False)
-        tmp.replace(path)
 
 
 def combine(parts, box=None) -> Structure:

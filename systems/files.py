@@ -1,0 +1,38 @@
+"""Writes that cannot be half-done: write to a temporary name beside the target, rename when complete.
+
+A killed job leaves at most a ``*.part.*`` file, never a file that a later rule would read as finished.
+The temporary name keeps the suffix last so writers that infer the format from it (matplotlib, numpy) work.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def part_path(path) -> Path:
+    """The temporary name used for ``path``: ``name.part.suffix``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.part{path.suffix}")
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed."""
+    tmp = part_path(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2))
