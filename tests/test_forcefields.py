@@ -5,14 +5,13 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import openmm as mm
-import openmm.app as app
 import openmm.unit as unit
 import pytest
 
 from systems import mil101
 from systems.electrolyte import build_li_ion, build_tfsi
 from systems.openmm_system import FORCEFIELD_DIR, GROUP_LJ, create_slab_system
-from systems.structure import Structure, combine
+from systems.structure import combine
 
 # CL&P (shared/reference/forcefield-parameters.md): type -> (mass, q, sigma A, eps kJ/mol)
 CLANDP = {

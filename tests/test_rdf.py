@@ -21,7 +21,7 @@ def _ideal_gas_above_plane(rng, n_frames=200, n_gas=400, box=(3.0, 3.0, 10.0), z
 
 def test_ideal_gas_above_slab_gives_g_of_one_and_the_analytic_count():
     rng = np.random.default_rng(1)
-    box, region, z_plane = (3.0, 3.0, 10.0), (1.0, 4.0), 1.0
+    box, region = (3.0, 3.0, 10.0), (1.0, 4.0)
     xyz, boxes, a, b = _ideal_gas_above_plane(rng)
     edges = np.arange(0, 1.2001, 0.02)
     counts, n = rdf.histogram_distances(rdf.distances_over_frames(xyz, boxes, a, b), edges)
