@@ -1,9 +1,10 @@
 """Analyse one replica's trajectory: TFSI--surface pair histograms, density profiles and TFSI- MSD.
 
-Reference set A is the top layer of Li-metal atoms. Target sets B: TFSI- counted once per anion through its
+Reference set A is the top layer of Li-metal atoms (the headline) or both layers. Target sets B: TFSI- counted once per anion through its
 N atom (the headline), every O atom, every F atom, and each anion counted once through its closest atom
 ("any"). Li+ is added for the density profile. Frames before ``equilibration_fraction`` of the run are
-discarded from the histograms and profiles; the MSD is over the whole run, from its first frame.
+discarded from the summed histograms and profiles; the per-frame histograms (``frame_counts_{ref}_{target}``)
+keep every frame, for convergence and block averages. The MSD is over the whole run, from its first frame.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ def surface_indices(top: md.Topology, xyz0, tol_nm: float = 0.01) -> np.ndarray:
     return lim[z > z.max() - tol_nm]
 
 
+REFERENCES = ("top", "both")
+
+
+def reference_indices(top: md.Topology, xyz0, reference: str) -> np.ndarray:
+    """Reference set A: the top Li layer (``top``) or every Li-metal atom (``both`` layers)."""
+    if reference == "top":
+        return surface_indices(top, xyz0)
+    if reference == "both":
+        lim = top.select("resname LIM")
+        if len(lim) == 0:
+            raise ValueError("no Li-metal atoms (residue LIM) in the topology")
+        return lim
+    raise ValueError(f"unknown reference set {reference!r}; choose from {REFERENCES}")
+
+
 def target_indices(top: md.Topology, target: str):
     """Atom indices and (for ``any``) the molecule of each atom, for a TFSI- target set."""
     if target == "N":
@@ -49,6 +65,22 @@ def target_indices(top: md.Topology, target: str):
         idx = top.select("resname TFS")
         return idx, np.array([top.atom(i).residue.index for i in idx])
     raise ValueError(f"unknown target {target!r}; choose from {TARGETS}")
+
+
+def target_selections(top: md.Topology):
+    """Every TFSI- atom (grouped by anion) and, per target, its columns and anion starts for the histograms."""
+    tfsi = top.select("resname TFS")
+    res = np.array([top.atom(i).residue.index for i in tfsi])
+    order = np.argsort(res, kind="stable")
+    tfsi, res = tfsi[order], res[order]
+    selections = {}
+    for target in TARGETS:
+        b_idx, groups = target_indices(top, target)
+        if groups is None:
+            selections[target] = (np.flatnonzero(np.isin(tfsi, b_idx)), None)
+        else:
+            selections[target] = (None, np.flatnonzero(np.r_[True, res[1:] != res[:-1]]))
+    return tfsi, selections
 
 
 def production_slice(n_frames: int, equilibration_fraction: float) -> slice:
@@ -96,12 +128,22 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
         "area_nm2": area,
         "cell_volume_nm3": float(np.prod(box[0])),
     }
+    out["first_production_frame"] = prod.start
+    references = {"top": a_idx, "both": reference_indices(top, traj.xyz[0], "both")}
+    # every frame, equilibration included, so convergence and block averages can be computed later
+    tfsi, selections = target_selections(top)
+    lower = np.setdiff1d(references["both"], a_idx)
+    hists = rdf.surface_pair_histograms(traj.xyz, box, a_idx, lower, tfsi, selections, edges)
+    references["both"] = np.concatenate([a_idx, lower])  # the order the histograms used
+    for ref, r_idx in references.items():
+        out[f"n_ref_{ref}"] = len(r_idx)
+        out[f"z_ref_atoms_{ref}"] = traj.xyz[0, r_idx, 2]
     for target in TARGETS:
         b_idx, groups = target_indices(top, target)
-        n_b = len(b_idx) if groups is None else len(np.unique(groups))
-        counts, n = rdf.histogram_distances(rdf.distances_over_frames(xyz, boxes, a_idx, b_idx, groups), edges)
-        out[f"counts_{target}"] = counts
-        out[f"n_b_{target}"] = n_b
+        out[f"n_b_{target}"] = len(b_idx) if groups is None else len(np.unique(groups))
+        for ref in references:
+            out[f"frame_counts_{ref}_{target}"] = hists[(ref, target)]
+        out[f"counts_{target}"] = out[f"frame_counts_top_{target}"][prod].sum(axis=0).astype(float)
     # density profiles (number per nm^3) vs height above the top Li layer
     z_surf = float(z_a.mean())
     h_edges = np.arange(0.0, z1 - z_surf + 0.5 + dz_nm / 2, dz_nm)

@@ -20,23 +20,34 @@ from analysis.stats import mean_ci_t
 from systems.files import atomic_path, write_json
 
 
-def pooled_curves(results: list, target: str, normalization: str = "region") -> dict:
-    """g(r) and running n(r) pooled over replicas (counts and frames summed)."""
+def production_counts(res: dict, target: str, reference: str = "top"):
+    """Histogram counts summed over the production frames of one replica, and the number of those frames."""
+    key = f"frame_counts_{reference}_{target}"
+    if key not in res:
+        raise KeyError(f"analysis result has no {key}: it was made by an older version; rerun with `snakemake -R compute_rdf`")
+    fc = res[key][int(res["first_production_frame"]) :]
+    return fc.sum(axis=0).astype(float), len(fc)
+
+
+def pooled_curves(results: list, target: str, normalization: str = "region", reference: str = "top") -> dict:
+    """g(r) and running n(r) pooled over replicas (counts and frames of the production parts summed)."""
     edges = results[0]["r_edges_nm"]
     for res in results[1:]:
         if not np.allclose(res["r_edges_nm"], edges):
             raise ValueError("replicas were analysed with different r bins")
-    counts = sum(res[f"counts_{target}"] for res in results)
-    frames = int(sum(int(res["n_frames_used"]) for res in results))
+    parts = [production_counts(res, target, reference) for res in results]
+    counts = sum(c for c, _ in parts)
+    frames = int(sum(n for _, n in parts))
     first = results[0]
-    n_a = int(first["n_surface"])
+    n_a = int(first[f"n_ref_{reference}"])
     n_b = int(first[f"n_b_{target}"])
+    z_a = first[f"z_ref_atoms_{reference}"]
     if normalization == "region":
         z0, z1 = first["region_nm"]
         vol = float(first["area_nm2"]) * (z1 - z0)
-        g = rdf.rdf_from_counts(counts, frames, edges, n_b, vol, "region", z_a=first["z_surface_atoms_nm"], region=(z0, z1))
+        g = rdf.rdf_from_counts(counts, frames, edges, n_b, vol, "region", z_a=z_a, region=(z0, z1))
     else:
-        g = rdf.rdf_from_counts(counts, frames, edges, n_b, float(first["cell_volume_nm3"]), "cell", z_a=first["z_surface_atoms_nm"])
+        g = rdf.rdf_from_counts(counts, frames, edges, n_b, float(first["cell_volume_nm3"]), "cell", z_a=z_a)
     return {
         "r_edges_nm": edges,
         "r_nm": 0.5 * (edges[1:] + edges[:-1]),

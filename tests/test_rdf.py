@@ -90,3 +90,25 @@ def test_t_interval_known_value():
     assert st["half_width"] == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
     one = mean_ci_t([0.3])
     assert one["mean"] == 0.3 and np.isnan(one["half_width"])
+
+
+@pytest.mark.parametrize("edges", [np.arange(0.0, 1.2001, 0.005), np.array([0.0, 0.1, 0.35, 0.4, 0.9, 1.2])])
+def test_one_matrix_histograms_equal_the_pairwise_ones(edges):
+    """surface_pair_histograms (one distance matrix per frame) = frame_histograms of each pair of sets."""
+    rng = np.random.default_rng(11)
+    n_frames, box = 4, np.array([2.8, 2.8, 8.0])
+    xyz = rng.uniform(0, 1, size=(n_frames, 200, 3)) * box
+    boxes = np.tile(box, (n_frames, 1))
+    top_idx, lower_idx = np.arange(0, 20), np.arange(20, 40)
+    b_idx = np.arange(40, 200)  # 16 molecules of 10 atoms, contiguous
+    mol = (b_idx - 40) // 10
+    cols_n = np.arange(0, 160, 10)  # the first atom of each molecule
+    sel = {"N": (cols_n, None), "any": (None, np.arange(0, 160, 10))}
+    got = rdf.surface_pair_histograms(xyz, boxes, top_idx, lower_idx, b_idx, sel, edges)
+    both = np.concatenate([top_idx, lower_idx])
+    for ref, a in (("top", top_idx), ("both", both)):
+        want_n = rdf.frame_histograms(rdf.distances_over_frames(xyz, boxes, a, b_idx[cols_n]), edges)
+        want_any = rdf.frame_histograms(rdf.distances_over_frames(xyz, boxes, a, b_idx, mol), edges)
+        np.testing.assert_array_equal(got[(ref, "N")], want_n)
+        np.testing.assert_array_equal(got[(ref, "any")], want_any)
+    assert got[("top", "any")].sum() > 0
