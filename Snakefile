@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/build.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/analyse.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:
