@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/build.smk"
 include: "workflow/rules/simulate.smk"
@@ -22,3 +25,8 @@ rule all:
         "results/figures/rdf_cn.png",
         "results/figures/density_profiles.png",
         "results/figures/tfsi_msd.png",
+        "results/figures/convergence.png",
+        "results/figures/block_averaging.png",
+        "results/sensitivity.csv",
+        "results/comparison.md",
+        "results/provenance.csv",

@@ -98,3 +98,65 @@ def plot_msd(results_by_system: dict, path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_convergence(results_by_system: dict, stats_out: dict, path, smooth_frames: int = 10) -> None:
+    """CN (headline definition) versus simulated time, every replica of every system.
+
+    Thin line: the per-frame CN averaged over ``smooth_frames`` frames; bold line: the running mean of the
+    production part from the equilibration cut (grey) to t. The dashed line is the paper's value.
+    """
+    from analysis.compare import HEADLINE, cn_series
+
+    reference, target, _ = HEADLINE
+    systems = list(results_by_system)
+    fig, axes = plt.subplots(1, len(systems), figsize=(5.5 * len(systems), 4.2), squeeze=False, sharey=True)
+    for k, (system, ax) in enumerate(zip(systems, axes[0])):
+        s = stats_out["systems"][system]
+        for j, res in enumerate(results_by_system[system]):
+            c = COLORS[j % len(COLORS)]
+            t = np.asarray(res["time_ps"], float)
+            y = cn_series(res, reference, target, s["cutoff_nm"])
+            w = max(1, min(smooth_frames, len(y)))
+            sm = np.convolve(y, np.ones(w) / w, mode="valid")
+            ax.plot(t[w - 1 :], sm, color=c, lw=0.6, alpha=0.5)
+            first = int(res["first_production_frame"])
+            run = np.cumsum(y[first:]) / np.arange(1, len(y) - first + 1)
+            ax.plot(t[first:], run, color=c, lw=2, label=f"r{j}: running mean {run[-1]:.3f}")
+            ax.axvspan(0, t[first] if first < len(t) else t[-1], color="0.85", lw=0, zorder=0)
+        paper = (s.get("paper") or {}).get("cn")
+        if paper is not None:
+            ax.axhline(paper, color="k", ls="--", lw=1, label=f"paper: {paper}")
+        ax.set_title(f"{system} (cutoff {s['cutoff_nm']:.3f} nm)")
+        ax.set_xlabel("simulated time (ps); grey: discarded as equilibration")
+        if k == 0:
+            ax.set_ylabel(f"CN, TFSI$^-$ {target} per top-layer Li")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Convergence: per-frame CN (thin, {smooth_frames}-frame average) and running mean of the production part (bold)")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_block_averaging(stats_out: dict, path) -> None:
+    """Blocked standard error of the CN versus block length, every replica; the chosen block length circled."""
+    systems = list(stats_out["systems"])
+    fig, axes = plt.subplots(1, len(systems), figsize=(5.5 * len(systems), 4.0), squeeze=False)
+    for system, ax in zip(systems, axes[0]):
+        s = stats_out["systems"][system]
+        dt = s.get("frame_interval_ps") or 1.0
+        for j, r in enumerate(s["replicas"]):
+            c = COLORS[j % len(COLORS)]
+            lv = np.array([lv[:4] for lv in r["block_levels"]], float) if r["block_levels"] else np.zeros((0, 4))
+            if len(lv) == 0:
+                continue
+            ax.errorbar(lv[:, 0] * dt, lv[:, 2], yerr=lv[:, 3], color=c, marker="o", ms=3, lw=1, capsize=2, label=f"r{j}")
+            if r["block_length_frames"]:
+                ax.plot([r["block_length_frames"] * dt], [r["block_se"]], marker="o", ms=12, mfc="none", mec=c, mew=2)
+        ax.set_xscale("log")
+        ax.set_xlabel("block length (ps)")
+        ax.set_ylabel("standard error of the mean CN")
+        ax.set_title(f"{system}: circled = chosen block length")
+        ax.legend(fontsize=8)
+    fig.suptitle("Block averaging: the SE rises with block length until blocks outlast the correlation time")
+    fig.tight_layout()
+    _save(fig, path)

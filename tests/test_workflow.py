@@ -102,3 +102,69 @@ def test_tiny_end_to_end_workflow(tmp_path):
     assert len({s["packing"] for s in produced["seeds"]}) == 2 and all(s["velocities"] for s in produced["seeds"])
     for fig in ("rdf_cn.png", "density_profiles.png", "tfsi_msd.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    check_statistics_and_comparison(res)
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", str(ROOT / "tests/configs/tiny.yaml"), "--report", "results/report.html"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    check_report(res / "report.html", res)
+
+
+REPORT_FILES = {
+    "figures/rdf_cn.png": "running\ncoordination number",
+    "figures/density_profiles.png": "Number density of TFSI-",
+    "figures/tfsi_msd.png": "Mean-squared displacement",
+    "figures/convergence.png": "Convergence of the headline",
+    "figures/block_averaging.png": "Block averaging",
+    "summary.csv": "Coordination numbers of every system",
+    "sensitivity.csv": "under each definition",
+    "comparison.md": "for a paper's supplement",
+    "provenance.csv": "How the numbers were produced",
+}
+
+
+def check_report(html_path, res):
+    """Every figure and table is embedded byte for byte in Snakemake's HTML report, with its caption."""
+    import base64
+
+    html = html_path.read_text(encoding="utf-8")
+    for name, caption in REPORT_FILES.items():
+        data = base64.b64encode((res / name).read_bytes()).decode()
+        assert data in html, f"{name} is not in the report"
+        assert caption.replace("\n", " ") in html.replace("\\n", " ").replace("\n", " "), f"caption of {name} is not in the report"
+
+
+def check_statistics_and_comparison(res):
+    """The statistics, the sensitivity table and comparison.md agree with the summary and cover every definition."""
+    summary = {(r["system"], r["target"]): r for r in csv.DictReader(open(res / "summary.csv"))}
+    sens = list(csv.DictReader(open(res / "sensitivity.csv")))
+    systems = ("bare_li", "nh2_mil101_fe")
+    keys = {(r["reference"], r["target"], r["cutoff_rule"], r["system"]) for r in sens}
+    assert len(sens) == len(keys) == 2 * 4 * 5 * 2  # references x targets x cutoff rules x systems
+    for r in sens:
+        if r["system"] == "nh2_mil101_fe" and r["cn_per_replica"]:
+            assert r["diff_vs_bare"] != "" and r["above_bare_95"] in ("True", "False", "")
+        else:
+            assert r["diff_vs_bare"] == ""
+        if r["cutoff_rule"] == "fixed 0.4 nm":
+            assert float(r["cutoff_nm"]) == 0.4
+    for system in systems:
+        head = [r for r in sens if r["system"] == system and r["headline"] == "True"]
+        assert len(head) == 1 and (head[0]["reference"], head[0]["target"]) == ("top", "N")
+        # the headline of the sensitivity table is the summary's N row: one definition, two code paths
+        assert float(head[0]["cn_mean"]) == pytest.approx(float(summary[(system, "N")]["cn_mean"]), rel=1e-3, abs=1e-6)
+        assert float(head[0]["cutoff_nm"]) == pytest.approx(float(summary[(system, "N")]["cutoff_nm"]), rel=1e-3)
+        both = [r for r in sens if r["system"] == system and r["reference"] == "both" and r["target"] == "N" and r["cutoff_rule"] == "fixed 0.8 nm"][0]
+        top = [r for r in sens if r["system"] == system and r["reference"] == "top" and r["target"] == "N" and r["cutoff_rule"] == "fixed 0.8 nm"][0]
+        assert float(both["cn_mean"]) <= float(top["cn_mean"]) + 1e-9  # the lower layer is farther from the liquid
+    stats = json.loads((res / "statistics.json").read_text())
+    for system in systems:
+        reps = stats["systems"][system]["replicas"]
+        assert len(reps) == 2
+        for rep in reps:
+            assert rep["n_frames_production"] + rep["n_frames_discarded"] == 10
+            assert rep["block_length_frames"] >= 1 and rep["block_levels"]
+    assert "nh2_mil101_fe - bare_li" in stats["differences"]
+    md_text = (res / "comparison.md").read_text()
+    for needle in ("| bare_li |", "| nh2_mil101_fe |", "0.42", "0.13", "Welch", "## Sensitivity", "**(headline)**", "## Convergence"):
+        assert needle in md_text, needle
+    for fig in ("convergence.png", "block_averaging.png"):
+        assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -24,7 +24,12 @@ rule summarize:
         analyses=replica_analyses(),
         provenance=replica_provenance(),
     output:
-        csv="results/summary.csv",
+        csv=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            labels={"table": "summary"},
+        ),
         json="results/summary.json",
     log:
         "logs/summarize/all.log",
@@ -44,7 +49,12 @@ rule plot_rdf:
         analyses=replica_analyses(),
         summary="results/summary.json",
     output:
-        "results/figures/rdf_cn.png",
+        report(
+            "results/figures/rdf_cn.png",
+            caption="../report/rdf_cn.rst",
+            category="Figures",
+            labels={"figure": "g(r) and coordination"},
+        ),
     log:
         "logs/plot_rdf/all.log",
     conda:
@@ -60,7 +70,12 @@ rule plot_density_profiles:
     input:
         analyses=replica_analyses(),
     output:
-        "results/figures/density_profiles.png",
+        report(
+            "results/figures/density_profiles.png",
+            caption="../report/density_profiles.rst",
+            category="Figures",
+            labels={"figure": "density profiles"},
+        ),
     log:
         "logs/plot_density_profiles/all.log",
     conda:
@@ -76,7 +91,12 @@ rule plot_msd:
     input:
         analyses=replica_analyses(),
     output:
-        "results/figures/tfsi_msd.png",
+        report(
+            "results/figures/tfsi_msd.png",
+            caption="../report/tfsi_msd.rst",
+            category="Figures",
+            labels={"figure": "TFSI- MSD"},
+        ),
     log:
         "logs/plot_msd/all.log",
     conda:
@@ -86,3 +106,71 @@ rule plot_msd:
         replicas=REPLICAS,
     script:
         "../scripts/plot_msd.py"
+
+
+rule compare:
+    input:
+        analyses=replica_analyses(),
+        provenance=replica_provenance(),
+        forcefields=all_forcefields(),
+    output:
+        statistics="results/statistics.json",
+        sensitivity=report(
+            "results/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="Tables",
+            labels={"table": "sensitivity"},
+        ),
+        comparison=report(
+            "results/comparison.md",
+            caption="../report/comparison.rst",
+            category="Tables",
+            labels={"table": "comparison (Markdown)"},
+        ),
+        provenance=report(
+            "results/provenance.csv",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"table": "provenance"},
+        ),
+    log:
+        "logs/compare/all.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+        coatings={name: s["coating"] for name, s in config["systems"].items()},
+        analysis=config["analysis"],
+        paper=paper_values(),
+        config=config,
+    script:
+        "../scripts/compare.py"
+
+
+rule plot_convergence:
+    input:
+        analyses=replica_analyses(),
+        statistics="results/statistics.json",
+    output:
+        convergence=report(
+            "results/figures/convergence.png",
+            caption="../report/convergence.rst",
+            category="Figures",
+            labels={"figure": "convergence"},
+        ),
+        blocks=report(
+            "results/figures/block_averaging.png",
+            caption="../report/block_averaging.rst",
+            category="Figures",
+            labels={"figure": "block averaging"},
+        ),
+    log:
+        "logs/plot_convergence/all.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    script:
+        "../scripts/plot_convergence.py"

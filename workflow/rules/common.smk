@@ -48,6 +48,13 @@ def replica_provenance(wildcards=None):
     return expand("results/{system}/{replica}/provenance.json", system=SYSTEMS, replica=REPLICAS)
 
 
+def all_forcefields(wildcards=None):
+    """Every force-field file the configured systems use (their headers cite the sources)."""
+    files = ["li_metal_uff.xml", "tfsi_clandp.xml", "li_ion_clandp.xml"]
+    files += sorted({s["coating"] + ".xml" for s in config["systems"].values() if s["coating"]})
+    return [f"{FORCEFIELDS}/{f}" for f in files]
+
+
 def system_settings():
     """OpenMM System settings from config, with units in the names the library expects."""
     ff, cell, slab, el = (

@@ -1,0 +1,96 @@
+"""Statistics on synthetic data of known properties: block averaging, Welch's difference test, drift test."""
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis.stats import block_average, drift_test, welch_difference
+
+
+def ar1(n, phi, rng):
+    """AR(1) series x_t = phi x_{t-1} + e_t, e ~ N(0, 1), started from its stationary distribution."""
+    e = rng.normal(size=n)
+    x = np.empty(n)
+    x[0] = e[0] / math.sqrt(1 - phi**2)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + e[t]
+    return x
+
+
+def ar1_standard_error(n, phi):
+    """Exact standard error of the mean of n values of a stationary AR(1) with unit innovations."""
+    var = 1.0 / (1 - phi**2)
+    k = np.arange(1, n)
+    return math.sqrt(var / n * (1 + 2 * np.sum((1 - k / n) * phi**k)))
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.9])
+def test_block_averaging_recovers_the_standard_error_of_an_ar1_series(phi):
+    n = 2**14
+    true = ar1_standard_error(n, phi)
+    ratios = []
+    for seed in range(10):
+        b = block_average(ar1(n, phi, np.random.default_rng(seed)))
+        ratios.append(b["se"] / true)
+        assert b["plateau"]
+    ratios = np.array(ratios)
+    assert np.all(np.abs(ratios - 1) < 0.2), ratios
+    if phi == 0.9:  # the correlated series needs long blocks and is far from the naive estimate
+        b = block_average(ar1(n, phi, np.random.default_rng(0)))
+        assert b["block_length"] >= 16
+        assert b["statistical_inefficiency"] > 10  # exact value (1 + phi) / (1 - phi) = 19
+
+
+def test_block_averaging_reports_no_plateau_when_the_series_is_too_short():
+    x = ar1(256, 0.995, np.random.default_rng(3))  # correlation time ~ 400 frames > series length
+    b = block_average(x)
+    assert not b["plateau"]
+    assert b["se"] == max(lv[2] for lv in b["levels"])
+
+
+def test_welch_finds_no_difference_between_samples_of_one_distribution():
+    """Three replicas per group, 100 seeded trials: at least 90 give p >= 0.05 and an interval containing 0."""
+    no_diff = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        a, b = rng.normal(0.2, 0.05, 3), rng.normal(0.2, 0.05, 3)
+        d = welch_difference(a, b)
+        if d["p_value"] >= 0.05 and d["low"] <= 0 <= d["high"]:
+            no_diff += 1
+    assert no_diff >= 90
+
+
+def test_welch_finds_a_known_shift():
+    found, covered = 0, 0
+    for seed in range(100):
+        rng = np.random.default_rng(1000 + seed)
+        a, b = rng.normal(0.13, 0.03, 3), rng.normal(0.43, 0.03, 3)  # shift 0.30 = 10 sd
+        d = welch_difference(a, b)
+        found += d["p_value"] < 0.05 and d["low"] > 0
+        covered += d["low"] <= 0.30 <= d["high"]
+    assert found >= 90
+    assert covered >= 88  # a 95 % interval
+
+
+def test_welch_matches_the_textbook_formula():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0, 8.0])
+    d = welch_difference(a, b)
+    va, vb = 1.0 / 3, 20.0 / 3 / 4  # sample variances over n
+    assert d["difference"] == pytest.approx(3.0)
+    assert d["t"] == pytest.approx(3.0 / math.sqrt(va + vb))
+    assert d["df"] == pytest.approx((va + vb) ** 2 / (va**2 / 2 + vb**2 / 3))
+
+
+def test_welch_with_one_replica_gives_no_interval():
+    d = welch_difference([0.1], [0.2, 0.3])
+    assert d["difference"] == pytest.approx(0.15) and math.isnan(d["p_value"]) and math.isnan(d["low"])
+
+
+def test_drift_test_tells_a_trend_from_a_stationary_series():
+    rng = np.random.default_rng(5)
+    stationary = [drift_test(ar1(2000, 0.8, np.random.default_rng(s)))["p_value"] for s in range(20)]
+    assert sum(p >= 0.05 for p in stationary) >= 16
+    trend = ar1(2000, 0.8, rng) + np.linspace(0, 3, 2000)
+    assert drift_test(trend)["p_value"] < 1e-3
+
