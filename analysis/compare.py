@@ -207,7 +207,7 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
                 for s in coated:
                     r = keyed[(reference, target, rule, s)]
                     a = r.get("above_bare_95")
-                    verdict.append("n/a" if a is None else f"{'yes' if a else 'no'} (p = {_f(r.get('p_welch'), '.2g')})")
+                    verdict.append("n/a" if a is None else f"{'yes' if a else 'no'} (diff {_f(r.get('diff_vs_bare'), '+.3f')}, p = {_f(r.get('p_welch'), '.2g')})")
                 mark = " **(headline)**" if (reference, target, rule) == HEADLINE else ""
                 L.append(f"| {reference} | {target} | {rule}{mark} | " + " | ".join(cells) + " | " + " | ".join(verdict) + " |")
     L += ["", "Paper (Zhen et al., EES 2025): CN 0.42 with NH2-MIL-101(Fe) over 0.18-0.4 nm, 0.13 bare over 0.24-0.8 nm, one 3000 ps run each.", ""]
