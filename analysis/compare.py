@@ -8,8 +8,8 @@ Three layers of uncertainty for the coordination number (CN) of a system:
 3. coated vs bare: Welch's t test on the replica means (few replicas, unequal spreads), with its 95 % interval.
 
 The equilibration cut is checked, not assumed: for every replica a drift test compares the first and second
-halves of the production part (blocked standard errors), and the mean of the discarded part is reported next to
-the production mean.
+halves of the production part (blocked standard errors; a small p-value means the cut came too early), the same
+test on the discarded part says whether it held a trend, and its mean is reported next to the production mean.
 
 The sensitivity table recomputes the CN of every system under each definition the paper leaves open: reference
 set (top Li layer or both layers), target (TFSI- N, O, F or any atom), and cutoff (first minimum of g(r)
@@ -83,6 +83,7 @@ def replica_statistics(res, reference, target, r_c) -> dict:
         "drift_second_minus_first_half": drift["difference"],
         "drift_p_value": drift["p_value"],
         "discarded_mean": float(series[:first].mean()) if first > 0 else math.nan,
+        "discarded_drift_p_value": drift_test(series[:first])["p_value"],
         "n_frames_production": len(prod),
         "n_frames_discarded": first,
     }
@@ -183,11 +184,12 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
             f"Difference {name}: {_f(d['difference'])} [{_f(d['low'])}, {_f(d['high'])}], p = {_f(d['p_value'], '.3g')} "
             f"({d['test']}, {d['n_a']} and {d['n_b']} replicas). The paper's difference is 0.42 - 0.13 = 0.29."
         )
-    L += ["", "## Convergence", "", "| system | replica | production mean | discarded-part mean | drift p (2nd vs 1st half) | block length (frames) | plateau |", "|---|---|---|---|---|---|---|"]
+    L += ["", "## Convergence", "", "| system | replica | production mean | discarded-part mean | drift p, discarded part | drift p, production (2nd vs 1st half) | block length (frames) | plateau |", "|---|---|---|---|---|---|---|---|"]
     for system, s in stats_out["systems"].items():
         for k, r in enumerate(s["replicas"]):
             L.append(
-                f"| {system} | r{k} | {_f(r['cn'])} | {_f(r['discarded_mean'])} | {_f(r['drift_p_value'], '.3g')} | {r['block_length_frames']} | "
+                f"| {system} | r{k} | {_f(r['cn'])} | {_f(r['discarded_mean'])} | {_f(r['discarded_drift_p_value'], '.3g')} | {_f(r['drift_p_value'], '.3g')} | "
+                f"{r['block_length_frames']} | "
                 f"{'yes' if r['block_plateau'] else 'no (SE is a lower bound)'} |"
             )
     L += ["", "## Sensitivity to the definition", ""]

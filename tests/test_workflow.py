@@ -162,6 +162,7 @@ def check_statistics_and_comparison(res):
         for rep in reps:
             assert rep["n_frames_production"] + rep["n_frames_discarded"] == 10
             assert rep["block_length_frames"] >= 1 and rep["block_levels"]
+            assert "discarded_drift_p_value" in rep and "drift_p_value" in rep
     assert "nh2_mil101_fe - bare_li" in stats["differences"]
     md_text = (res / "comparison.md").read_text()
     for needle in ("| bare_li |", "| nh2_mil101_fe |", "0.42", "0.13", "Welch", "## Sensitivity", "**(headline)**", "## Convergence"):
