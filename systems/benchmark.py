@@ -178,7 +178,7 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _start(task: dict, log) -> subprocess.Popen:
+def _start(task: dict) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_project_root()), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen(
         [sys.executable, "-m", "systems.benchmark", "--worker", json.dumps(task)],
@@ -186,20 +186,20 @@ def _start(task: dict, log) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _finish(proc: subprocess.Popen, task: dict, log) -> dict:
+def _finish(proc: subprocess.Popen, task: dict) -> dict:
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark worker {task['kind']} ({task.get('label')}) failed with exit status {proc.returncode}:\n{err[-3000:]}")
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_worker(task: dict, log=None) -> dict:
-    return _finish(_start(task, log), task, log)
+def run_worker(task: dict) -> dict:
+    return _finish(_start(task), task)
 
 
-def run_concurrent(tasks: list[dict], log=None) -> list[dict]:
-    procs = [_start(t, log) for t in tasks]
-    return [_finish(p, t, log) for p, t in zip(procs, tasks)]
+def run_concurrent(tasks: list[dict]) -> list[dict]:
+    procs = [_start(t) for t in tasks]
+    return [_finish(p, t) for p, t in zip(procs, tasks)]
 
 
 # --------------------------------------------------------------------------------------------------- driver
@@ -284,7 +284,7 @@ def run_benchmark(systems: dict, md: dict, analysis: dict, bench: dict, out_csv,
             for plat in platforms:
                 th = threads if plat == "CPU" else None
                 task = {**base, "platform": plat, "threads": th}
-                cal = run_worker({**task, "kind": "bare", "calibrate": True}, log)
+                cal = run_worker({**task, "kind": "bare", "calibrate": True})
                 steps = steps_for_benchmark(cal["seconds_per_step"], every, bench["min_seconds"], bench["steps"])
                 common = {
                     **host, "date": date, "openmm": cal["context"]["openmm_version"], "platform": plat,
@@ -295,8 +295,8 @@ def run_benchmark(systems: dict, md: dict, analysis: dict, bench: dict, out_csv,
                 log.flush()
                 bare, prod, ratio, rss, atoms = [], [], [], [], None
                 for k in range(bench["repeats"]):
-                    b = run_worker({**task, "kind": "bare", "steps": steps}, log)
-                    p = run_worker({**task, "kind": "production", "steps": steps, "workdir": str(scratch / f"{name}-{plat}-{k}")}, log)
+                    b = run_worker({**task, "kind": "bare", "steps": steps})
+                    p = run_worker({**task, "kind": "production", "steps": steps, "workdir": str(scratch / f"{name}-{plat}-{k}")})
                     atoms = b["atoms"]
                     bare.append(1e3 * b["wall_s"] / steps)
                     prod.append(1e3 * p["wall_s"] / steps)
@@ -324,7 +324,7 @@ def run_benchmark(systems: dict, md: dict, analysis: dict, bench: dict, out_csv,
                         {**task, "threads": th_k, "kind": "production", "steps": steps, "seed": seed + j, "workdir": str(scratch / f"{name}-{plat}-x{n_at_once}-{j}")}
                         for j in range(n_at_once)
                     ]  # fmt: skip
-                    res = run_concurrent(tasks, log)
+                    res = run_concurrent(tasks)
                     per = [ns_per_day(1e3 * r["wall_s"] / steps, md["timestep_fs"]) for r in res]
                     agg = float(sum(per))
                     ms_k = float(np.median([1e3 * r["wall_s"] / steps for r in res]))  # a typical job of the K
@@ -338,7 +338,7 @@ def run_benchmark(systems: dict, md: dict, analysis: dict, bench: dict, out_csv,
                     log.write(f"  {n_at_once} at once: {agg:.2f} ns/day in all ({agg / single:.2f} x one job)\n")
                     log.flush()
             # analysis does not depend on the MD platform: once per system
-            a = run_worker({**base, "kind": "analysis", "frames": bench["analysis_frames"], "workdir": str(scratch / f"{name}-analysis")}, log)
+            a = run_worker({**base, "kind": "analysis", "frames": bench["analysis_frames"], "workdir": str(scratch / f"{name}-analysis")})
             rows.append(
                 {
                     **host, "date": date, "openmm": rows[-1]["openmm"] if rows else "", "platform": "numpy", "device": "cpu", "system": name,
