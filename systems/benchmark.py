@@ -381,8 +381,55 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def force_profile(system_xml, pdb, platform="CPU", threads=None, precision="mixed", n_steps=1000, repeats=3) -> dict:
+    """Where the step time goes: ms/step of the full System and of copies with one force removed at a time.
+
+    The share of a force is roughly full - without; shares do not add up exactly (overlap and noise). Each
+    figure is the median of ``repeats`` timings of ``n_steps`` steps.
+    """
+    import openmm as mm
+    import openmm.app as app
+    import openmm.unit as unit
+
+    from systems.md import load_system, time_md
+    from systems.platforms import select_platform
+
+    base = load_system(system_xml)
+    pos = app.PDBFile(str(pdb)).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    plat, props = select_platform(platform, threads=threads, precision=precision)
+
+    def ms(system):
+        return float(np.median([1e3 * time_md(system, pos, plat, props, n_steps=n_steps) for _ in range(repeats)]))
+
+    out = {"platform": plat.getName(), "full_ms_per_step": ms(base), "without_ms_per_step": {}}
+    for k, force in enumerate(base.getForces()):
+        copy = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(base))
+        copy.removeForce(k)
+        out["without_ms_per_step"][force.getName()] = ms(copy)
+    return out
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        description="Profile the MD step of a built replica by force (the benchmark itself is `snakemake --cores all benchmark`)."
+    )
+    ap.add_argument("--profile", metavar="REPLICA_DIR", required=True, help="a folder with system.xml and minimized.pdb, e.g. results/nh2_mil101_fe/r0")
+    ap.add_argument("--platform", default="CPU")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=1000)
+    args = ap.parse_args(argv)
+    d = Path(args.profile)
+    prof = force_profile(d / "system.xml", d / "minimized.pdb", args.platform, args.threads, n_steps=args.steps)
+    full = prof["full_ms_per_step"]
+    print(f"{d} on {prof['platform']}: {full:.3f} ms/step")
+    for name, t in prof["without_ms_per_step"].items():
+        print(f"  without {name:<32s} {t:8.3f} ms/step   share ~ {full - t:+.3f} ms")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         worker_main(sys.argv[2])
     else:
-        sys.exit("usage: snakemake --cores all benchmark   (this module's command line is for its worker processes)")
+        main()

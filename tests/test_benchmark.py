@@ -83,3 +83,22 @@ def test_benchmark_tiny_mode_writes_sane_csv(tmp_path):
         assert int(ana["frames"]) == 600
         assert float(ana["frames_per_s"]) == pytest.approx(600 / float(ana["seconds"]), rel=1e-4)
     assert int(by[("nh2_mil101_fe", "bare")]["atoms"]) > int(by[("bare_li", "bare")]["atoms"])  # the coating is in the timed System
+
+
+def test_force_profile_times_the_system_with_each_force_removed(tmp_path):
+    from systems.benchmark import force_profile
+    from systems.electrolyte import build_li_ion, build_tfsi
+    from systems.md import save_system
+    from systems.openmm_system import create_slab_system
+    from systems.slab import build_li_bcc100_slab
+    from systems.structure import combine
+
+    ions = [build_tfsi().translated([1.0, 1.0, 1.2]), build_li_ion().translated([2.0, 2.0, 1.5])]
+    s = combine([build_li_bcc100_slab()] + ions, box=np.array([2.822, 2.822, 6.0]))
+    s.write_pdb(tmp_path / "minimized.pdb")
+    system = create_slab_system(s.to_topology(), None, z_wall_nm=2.5)
+    save_system(system, tmp_path / "system.xml")
+    prof = force_profile(tmp_path / "system.xml", tmp_path / "minimized.pdb", "CPU", threads=1, n_steps=20, repeats=1)
+    assert prof["platform"] == "CPU" and prof["full_ms_per_step"] > 0
+    assert set(prof["without_ms_per_step"]) == {f.getName() for f in system.getForces()}
+    assert all(t > 0 and math.isfinite(t) for t in prof["without_ms_per_step"].values())
