@@ -263,18 +263,6 @@ def provenance_rows(provenance_paths, config: dict, forcefield_files) -> list[tu
     return rows
 
 
-def _clean(o):
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, np.generic):
-        return _clean(o.item())
-    return o
-
-
 def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, provenance_paths, config, forcefield_files, out) -> dict:
     """Write ``out.statistics`` (JSON), ``out.sensitivity`` (CSV), ``out.comparison`` (Markdown), ``out.provenance`` (CSV)."""
     from analysis.summary import load_grouped
@@ -288,7 +276,7 @@ def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, 
         f"platform {sorted({p['platform'] for p in prov})}, OpenMM {sorted({p['openmm_version'] for p in prov})}"
     )
     stats_out["produced_by"] = summary
-    write_json(out.statistics, _clean(stats_out))
+    write_json(out.statistics, stats_out)
     write_sensitivity_csv(sens, out.sensitivity)
     write_text(out.comparison, comparison_markdown(stats_out, sens, {"summary": summary}))
     with atomic_path(out.provenance) as tmp, open(tmp, "w", newline="") as fh:

@@ -121,18 +121,7 @@ def write_summary(summary: dict, csv_path, json_path) -> None:
                     ]
                 )  # fmt: skip
 
-    def clean(o):
-        if isinstance(o, float) and math.isnan(o):
-            return None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        if isinstance(o, np.generic):
-            return clean(o.item())
-        return o
-
-    write_json(json_path, clean(summary))
+    write_json(json_path, summary)
 
 
 def load_grouped(paths, systems, n_replicas: int) -> dict:

@@ -7,6 +7,7 @@ The temporary name keeps the suffix last so writers that infer the format from i
 from __future__ import annotations
 
 import json
+import math
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,5 +35,19 @@ def write_text(path, text: str) -> None:
         tmp.write_text(text)
 
 
+def json_safe(obj):
+    """``obj`` with NaN/inf floats as None and numpy scalars as Python numbers, so the JSON is strict."""
+    if isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "shape", None) == ():
+        return json_safe(obj.item())  # a numpy scalar
+    return obj
+
+
 def write_json(path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2))
+    """Strict JSON (no NaN), written atomically."""
+    write_text(path, json.dumps(json_safe(obj), indent=2, allow_nan=False))

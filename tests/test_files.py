@@ -28,3 +28,13 @@ def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path):
 
 def test_temporary_keeps_the_suffix_last():
     assert part_path("results/a/analysis.npz").name == "analysis.part.npz"
+
+
+def test_write_json_is_strict_json(tmp_path):
+    """NaN and inf become null and numpy scalars plain numbers, so any JSON reader accepts the file."""
+    import numpy as np
+
+    write_json(tmp_path / "x.json", {"nan": float("nan"), "inf": [np.float32(np.inf)], "n": np.int64(3), "x": np.float64(0.5)})
+    text = (tmp_path / "x.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"nan": None, "inf": [None], "n": 3, "x": 0.5}
