@@ -57,11 +57,7 @@ rule assemble_system:
     input:
         pdb="results/{system}/{replica}/packed.pdb",
         geometry="results/{system}/{replica}/geometry.json",
-        forcefields=[
-            f"{FORCEFIELDS}/li_metal_uff.xml",
-            f"{FORCEFIELDS}/tfsi_clandp.xml",
-            f"{FORCEFIELDS}/li_ion_clandp.xml",
-        ],
+        forcefields=BASE_FORCEFIELDS,
         coating_forcefield=coating_forcefield,
     output:
         "results/{system}/{replica}/system.xml",

@@ -5,6 +5,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 SYSTEMS = list(config["systems"])
 FORCEFIELDS = f"{workflow.basedir}/forcefields"
+# the force fields of every system: Li metal, TFSI-, Li+ (a coating adds its own file)
+BASE_FORCEFIELDS = [
+    f"{FORCEFIELDS}/{name}" for name in ("li_metal_uff.xml", "tfsi_clandp.xml", "li_ion_clandp.xml")
+]
 
 REPLICAS = [f"r{k}" for k in range(config["replicas"])]
 
@@ -50,9 +54,8 @@ def replica_provenance(wildcards=None):
 
 def all_forcefields(wildcards=None):
     """Every force-field file the configured systems use (their headers cite the sources)."""
-    files = ["li_metal_uff.xml", "tfsi_clandp.xml", "li_ion_clandp.xml"]
-    files += sorted({s["coating"] + ".xml" for s in config["systems"].values() if s["coating"]})
-    return [f"{FORCEFIELDS}/{f}" for f in files]
+    coatings = sorted({s["coating"] for s in config["systems"].values() if s["coating"]})
+    return BASE_FORCEFIELDS + [f"{FORCEFIELDS}/{c}.xml" for c in coatings]
 
 
 def system_settings():
