@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,20 +19,37 @@ def part_path(path) -> Path:
     return path.with_name(f"{path.stem}.part{path.suffix}")
 
 
+def fsync_file(path) -> None:
+    """Flush ``path`` (created empty if missing) to disk, so a crash of the machine cannot lose it after a rename."""
+    with open(path, "ab") as fh:
+        os.fsync(fh.fileno())
+
+
 @contextmanager
-def atomic_path(path):
-    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed."""
+def atomic_path(path, durable: bool = False):
+    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed.
+
+    ``durable``: also flush the file and its folder to disk (for checkpoints, which a node crash must not undo).
+    """
     tmp = part_path(path)
     try:
         yield tmp
+        if durable:
+            fsync_file(tmp)
         tmp.replace(path)
+        if durable:
+            fd = os.open(Path(path).parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_text(path, text: str) -> None:
-    with atomic_path(path) as tmp:
+def write_text(path, text: str, durable: bool = False) -> None:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text)
 
 

@@ -20,8 +20,9 @@ import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
 
-from systems.files import part_path, write_json, write_text
+from systems.files import atomic_path, fsync_file, part_path, write_json, write_text
 from systems.platforms import describe_context
+from systems.resume import LOCK, Faults, RunInterrupted, StopSignals, check_frames, commit, fingerprint, join_segments, load_progress, run_lock
 
 
 class SimulationExploded(RuntimeError):
@@ -155,110 +156,301 @@ def run_nvt(
     log=None,
     progress_every_s: float = 30.0,
     extra_provenance: dict | None = None,
+    work_dir=None,
+    checkpoint_interval_ps: float | None = None,
+    wall_budget_s: float | None = None,
+    faults: Faults | None = None,
 ) -> dict:
-    """NVT Langevin dynamics (LangevinMiddleIntegrator) with an XTC trajectory and a CSV state log.
+    """NVT Langevin dynamics (LangevinMiddleIntegrator) with an XTC trajectory and a CSV state log; resumable.
 
     One frame is written every ``frame_interval_ps`` (the first at ``frame_interval_ps``, none at t = 0), so
     a run has ``length_ps / frame_interval_ps`` frames. Positions are written unwrapped (molecules are not
     put back in the box) so displacements can be read directly. At every frame the reporters check the energy
     (state log) and positions (XTC); a non-finite value stops the run with :class:`SimulationExploded`
-    naming ``label`` and the step. Progress with speed and ETA goes to ``log``.
+    naming ``label`` and the step, and the last good checkpoint stays in ``work_dir``. Progress with speed and
+    ETA goes to ``log``.
+
+    Checkpoints (see :mod:`systems.resume`) go to ``work_dir`` (default ``md_work`` beside the trajectory)
+    every ``checkpoint_interval_ps`` (default: 20 frames). A run finding a checkpoint of the same inputs there
+    continues from it: from the OpenMM checkpoint when it loads (same OpenMM version and platform), else from
+    the portable State (positions, velocities, step and time; new random numbers). On SIGTERM or SIGINT, or
+    when ``wall_budget_s`` is about to run out, it saves a checkpoint and raises :class:`RunInterrupted`.
+    Only when the run is complete are the segments joined, checked (one frame per interval, contiguous) and
+    moved to ``trajectory_path`` and ``state_log_path``.
 
     Returns
     -------
     dict
         The provenance written to ``provenance_path`` (OpenMM version, platform and its properties, seeds,
-        steps, speed).
+        steps, speed, and every attempt: where it started, from what, where it stopped).
     """
+    t_start = time.perf_counter()
     n_steps, every = steps_for(length_ps, frame_interval_ps, timestep_fs)
+    n_frames = n_steps // every
+    if checkpoint_interval_ps is None:
+        ckpt_every = 20 * every
+    else:
+        ckpt_every, _ = steps_for(checkpoint_interval_ps, frame_interval_ps, timestep_fs)
+    faults = faults if faults is not None else Faults()
     paths = {k: Path(p) for k, p in dict(traj=trajectory_path, csv=state_log_path).items()}
+    work = Path(work_dir) if work_dir is not None else paths["traj"].parent / "md_work"
     part = {k: part_path(p) for k, p in paths.items()}
     for p in part.values():
         if p.exists():
             p.unlink()
-    integ = _integrator(temperature_k, friction_per_ps, timestep_fs, seed)
-    sim = app.Simulation(topology, system, integ, platform, properties)
-    sim.context.setPositions(np.asarray(positions_nm) * unit.nanometer)
-    sim.context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed))
-    csv_fh = open(part["csv"], "w")
-    # The reporters are driven here, not by Simulation.step: Simulation steps 10 at a time from Python (to catch
-    # Ctrl-C), a per-step Python cost that shows on a GPU. One integrator.step per frame and one getState
-    # (positions and energies) shared by both reporters.
-    reporters = [
-        app.XTCReporter(str(part["traj"]), every, enforcePeriodicBox=False),
-        app.StateDataReporter(csv_fh, every, step=True, time=True, potentialEnergy=True, kineticEnergy=True, temperature=True, speed=True),
-    ]
-    info = describe_context(sim.context)
-    if log:
-        log.write(
-            f"{label}: NVT {length_ps} ps at {temperature_k} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
-            f"platform {info['platform']} {info['properties']}\n"
-        )
-        log.flush()
-    t0 = time.perf_counter()
-    last = t0
-    n_chunks = n_steps // every
-    try:
-        for k in range(1, n_chunks + 1):
+    system_xml = mm.XmlSerializer.serialize(system)
+    fp = fingerprint(
+        system_xml,
+        positions_nm,
+        dict(temperature_k=temperature_k, timestep_fs=timestep_fs, friction_per_ps=friction_per_ps, frame_interval_ps=frame_interval_ps, seed=int(seed)),
+    )
+    mobile = [i for i in range(system.getNumParticles()) if system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
+
+    def say(text):
+        if log:
+            log.write(f"{label}: {text}\n")
+            log.flush()
+
+    with run_lock(work), StopSignals() as stop:
+        progress = load_progress(work, fp, log=log, label=label)
+        if progress and progress["step"] > n_steps:
+            say(f"the checkpoint in {work} is past the end of this run ({progress['step']} > {n_steps} steps); starting from the beginning")
+            progress = None
+            load_progress(work, "", log=None)
+        start_step = progress["step"] if progress else 0
+        # a resumed run gets its own integrator seed: a checkpoint restores the random-number state anyway, and
+        # after a State (which has none) the noise must not repeat the first attempt's
+        integ = _integrator(temperature_k, friction_per_ps, timestep_fs, int(seed) if not progress else int(seed) + 7919 * (len(progress["attempts"]) + 1))
+        sim = app.Simulation(topology, system, integ, platform, properties)
+        info = describe_context(sim.context)
+        resumed_from = "start"
+        if progress:
             try:
-                integ.step(every)
-                state = sim.context.getState(getPositions=True, getEnergy=True)
-                # the state-log reporter raises on a non-finite energy and the XTC reporter on non-finite or
-                # runaway positions, at every frame
-                for reporter in reporters:
-                    reporter.report(sim, state)
-            except (ValueError, mm.OpenMMException) as exc:
-                raise SimulationExploded(
-                    f"{label}: the run exploded by step {sim.currentStep} ({exc}); check the minimised structure and the time step"
-                ) from exc
-            now = time.perf_counter()
-            if log and (now - last >= progress_every_s or k == n_chunks):
-                done = k * every
-                rate = done / (now - t0)
-                log.write(
-                    f"{label}: step {done}/{n_steps} ({100.0 * done / n_steps:.1f} %), "
-                    f"{ns_per_day(1.0 / rate, timestep_fs):.1f} ns/day, elapsed {_hms(now - t0)}, ETA {_hms((n_steps - done) / rate)}\n"
+                if progress.get("platform") != info["platform"] or progress.get("openmm_version") != info["openmm_version"]:
+                    raise mm.OpenMMException(
+                        f"written by OpenMM {progress.get('openmm_version')} on {progress.get('platform')}, this is "
+                        f"OpenMM {info['openmm_version']} on {info['platform']}"
+                    )
+                sim.context.loadCheckpoint((work / progress["checkpoint"]).read_bytes())
+                resumed_from = "checkpoint"
+            except Exception as exc:  # OpenMM raises a plain Exception for a checkpoint of other hardware
+                say(f"checkpoint not loadable ({exc}); continuing from the portable State instead")
+                sim.context.setState(mm.XmlSerializer.deserialize((work / progress["state"]).read_text()))
+                resumed_from = "state"
+            sim.context.setStepCount(start_step)
+            say(f"resuming at step {start_step}/{n_steps} from the {resumed_from} in {work}")
+        else:
+            sim.context.setPositions(np.asarray(positions_nm) * unit.nanometer)
+            sim.context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed))
+            progress = {"fingerprint": fp, "step": 0, "segments": [], "attempts": []}
+        attempt = {
+            "start_step": start_step,
+            "resumed_from": resumed_from,
+            "integrator_seed": integ.getRandomNumberSeed(),
+            "host": os.uname().nodename,
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "platform": info["platform"],
+        }
+        say(
+            f"NVT {length_ps} ps at {temperature_k} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
+            f"checkpoint every {ckpt_every} steps in {work}, platform {info['platform']} {info['properties']}"
+            + (f", wall-clock budget {wall_budget_s:.0f} s" if wall_budget_s else "")
+        )
+
+        segment = {}
+
+        def open_segment():
+            k = len(progress["segments"])
+            step = sim.currentStep
+            seg = {"xtc": f"segment_{k:04d}.xtc", "csv": f"segment_{k:04d}.csv", "first_step": step}
+            first_frame_step = (step // every + 1) * every
+            seg["_xtc"] = app.XTCFile(str(work / seg["xtc"]), topology, integ.getStepSize(), first_frame_step, every)
+            seg["_csv_fh"] = open(work / seg["csv"], "w")
+            seg["_log"] = app.StateDataReporter(
+                seg["_csv_fh"], every, step=True, time=True, potentialEnergy=True, kineticEnergy=True, temperature=True, speed=True
+            )
+            seg["n_frames"] = 0
+            segment.clear()
+            segment.update(seg)
+
+        def close_segment():
+            segment["_csv_fh"].close()
+            for name in (segment["xtc"], segment["csv"]):
+                fsync_file(work / name)  # on disk before the commit names it (creates an empty XTC if no frame)
+            return {k: v for k, v in segment.items() if not k.startswith("_")}
+
+        n_checkpoints = [0]
+
+        def save_checkpoint(state):
+            """Close the segment, save checkpoint + State named by step, then commit progress.json."""
+            step = sim.currentStep
+            seg = close_segment()
+            seg["last_step"] = step
+            ckpt, st = f"checkpoint_{step:012d}.chk", f"state_{step:012d}.xml"
+            with atomic_path(work / ckpt, durable=True) as tmp:
+                tmp.write_bytes(sim.context.createCheckpoint())
+            write_text(work / st, mm.XmlSerializer.serialize(state), durable=True)
+            n_checkpoints[0] += 1
+            faults.in_checkpoint(n_checkpoints[0])
+            progress.update(
+                step=step,
+                time_ps=state.getTime().value_in_unit(unit.picosecond),
+                checkpoint=ckpt,
+                state=st,
+                platform=info["platform"],
+                openmm_version=info["openmm_version"],
+            )
+            progress["segments"].append(seg)
+            record("lost after this checkpoint (killed, or the node failed)")
+            commit(work, progress)
+
+        def exploded(at_step, detail):
+            return SimulationExploded(
+                f"{label}: the run exploded by step {at_step} ({detail}). The last good checkpoint (step "
+                f"{progress['step']}) is kept in {work}. Check the minimised structure and the time step; delete "
+                f"{work} to start over."
+            )
+
+        prior_attempts = list(progress["attempts"])
+
+        def record(stopped_by):
+            """This attempt, as the record shows it: if the process dies, the last commit says how far it got."""
+            attempt.update(end_step=sim.currentStep, stopped_by=stopped_by, wall_time_s=time.perf_counter() - t0)
+            progress["attempts"] = prior_attempts + [dict(attempt)]
+
+        def get_state(**what):
+            try:
+                return sim.context.getState(**what)
+            except mm.OpenMMException as exc:  # e.g. "Particle coordinate is NaN"
+                raise exploded(sim.currentStep, str(exc)) from exc
+
+        def full_state():
+            return get_state(getPositions=True, getVelocities=True, getEnergy=True, getParameters=True)
+
+        t0 = time.perf_counter()
+        last = t0
+        chunk = min(every, 100, faults.points.get("max_chunk", every))  # steps per call: tuned to ~1 s so signals are seen quickly
+        open_segment()
+        step = start_step
+        try:
+            while step < n_steps:
+                next_frame = (step // every + 1) * every
+                n = min(chunk, next_frame - step)
+                tc = time.perf_counter()
+                try:
+                    integ.step(n)
+                except mm.OpenMMException as exc:
+                    raise exploded(sim.currentStep, str(exc)) from exc
+                dt = time.perf_counter() - tc
+                step += n
+                if dt > 0:
+                    chunk = int(min(every, faults.points.get("max_chunk", every), max(1, n * 1.0 / dt)))
+                faults.after_steps(step, sim.context, mobile[0] if mobile else None)
+                if step == next_frame:
+                    state = get_state(getPositions=True, getEnergy=True)
+                    pos = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+                    energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+                    if not math.isfinite(energy) or not np.all(np.isfinite(pos)):
+                        raise exploded(step, f"potential energy {energy} kJ/mol, positions finite: {bool(np.all(np.isfinite(pos)))}")
+                    try:
+                        xtc_file = work / segment["xtc"]
+                        size_before = xtc_file.stat().st_size if xtc_file.exists() else 0
+                        segment["_xtc"].writeModel(pos, periodicBoxVectors=state.getPeriodicBoxVectors())
+                        faults.in_frame_write(step // every, xtc_file, size_before)
+                        segment["_log"].report(sim, state)
+                    except ValueError as exc:  # positions too large for XTC: a runaway atom
+                        raise exploded(step, str(exc)) from exc
+                    segment["n_frames"] += 1
+                now = time.perf_counter()
+                stopping = stop.received or (
+                    wall_budget_s is not None and now - t_start + 2.0 * dt + 5.0 > wall_budget_s
                 )
-                log.flush()
-                last = now
-    finally:
-        csv_fh.close()
-        del reporters[:]
-    wall = time.perf_counter() - t0
-    state = sim.context.getState(getPositions=True, getVelocities=True, getEnergy=True)
-    if final_state_path is not None:
-        write_text(final_state_path, mm.XmlSerializer.serialize(state))
-    prov = {
-        "label": label,
-        **info,
-        "integrator": "LangevinMiddleIntegrator",
-        "temperature_k": temperature_k,
-        "timestep_fs": timestep_fs,
-        "friction_per_ps": friction_per_ps,
-        "length_ps": length_ps,
-        "frame_interval_ps": frame_interval_ps,
-        "n_steps": n_steps,
-        "n_frames": n_chunks,
-        "seeds": {"velocities": int(seed), "integrator": int(seed)},
-        "wall_time_s": wall,
-        "ns_per_day": ns_per_day(wall / n_steps, timestep_fs),
-        "final_potential_energy_kj_mol": state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
-        "host": os.uname().nodename,
-    }
-    if extra_provenance:
-        prov.update(extra_provenance)
-    for k in ("traj", "csv"):
-        part[k].replace(paths[k])
-    write_json(provenance_path, prov)
+                if step % ckpt_every == 0 or step == n_steps or stopping:
+                    state = full_state()
+                    e = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+                    if not math.isfinite(e) or not np.all(np.isfinite(state.getPositions(asNumpy=True)._value)):
+                        raise exploded(step, f"potential energy {e} kJ/mol at a checkpoint")  # never save a bad state
+                    save_checkpoint(state)
+                    if stopping and step < n_steps:
+                        reason = f"signal {stop.received}" if stop.received else f"wall-clock budget of {wall_budget_s:.0f} s"
+                        record(reason)
+                        commit(work, progress)
+                        raise RunInterrupted(
+                            f"{label}: stopped by {reason} at step {step}/{n_steps}; checkpoint saved in {work}. Rerun "
+                            "(Snakemake retries, or run snakemake again) to continue from there.",
+                            step,
+                            n_steps,
+                        )
+                    if step < n_steps:
+                        open_segment()
+                if now - last >= progress_every_s or step == n_steps:
+                    done = step - start_step
+                    rate = done / max(now - t0, 1e-9)
+                    say(
+                        f"step {step}/{n_steps} ({100.0 * step / n_steps:.1f} %), "
+                        f"{ns_per_day(1.0 / rate, timestep_fs) if rate > 0 else 0.0:.1f} ns/day, elapsed {_hms(now - t0)}, "
+                        f"ETA {_hms((n_steps - step) / rate) if rate > 0 else '?'}"
+                    )
+                    last = now
+        finally:
+            if segment.get("_csv_fh") is not None and not segment["_csv_fh"].closed:
+                segment["_csv_fh"].close()
+        wall = time.perf_counter() - t0
+        record("end")
+        commit(work, progress)
+        join_segments(work, progress["segments"], part["traj"], part["csv"])
+        check_frames(part["traj"], every, n_frames)
+        state = sim.context.getState(getPositions=True, getVelocities=True, getEnergy=True)
+        if final_state_path is not None:
+            write_text(final_state_path, mm.XmlSerializer.serialize(state))
+        done_steps = sum(a["end_step"] - a["start_step"] for a in progress["attempts"])
+        wall_all = sum(a["wall_time_s"] for a in progress["attempts"])
+        prov = {
+            "label": label,
+            **info,
+            "integrator": "LangevinMiddleIntegrator",
+            "temperature_k": temperature_k,
+            "timestep_fs": timestep_fs,
+            "friction_per_ps": friction_per_ps,
+            "length_ps": length_ps,
+            "frame_interval_ps": frame_interval_ps,
+            "checkpoint_interval_steps": ckpt_every,
+            "n_steps": n_steps,
+            "n_frames": n_frames,
+            "seeds": {"velocities": int(seed), "integrator": int(seed)},
+            "attempts": progress["attempts"],
+            "wall_time_s": wall_all,
+            "ns_per_day": ns_per_day(wall / max(n_steps - start_step, 1), timestep_fs) if n_steps > start_step else None,
+            "ns_per_day_all_attempts": ns_per_day(wall_all / max(done_steps, 1), timestep_fs),
+            "final_potential_energy_kj_mol": state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
+            "host": os.uname().nodename,
+        }
+        if extra_provenance:
+            prov.update(extra_provenance)
+        for k in ("traj", "csv"):
+            part[k].replace(paths[k])
+        write_json(provenance_path, prov)
+        # the outputs are in place: the work folder's segments and checkpoints are no longer needed
+        for p in work.iterdir():
+            if p.name != LOCK:
+                p.unlink()
+    (work / LOCK).unlink(missing_ok=True)
+    try:
+        work.rmdir()
+    except OSError:
+        pass
     return prov
 
 
-def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, threads=None, label="", log=None, geometry_json=None) -> dict:
+def run_nvt_files(
+    system_xml, pdb_path, outputs, md_config: dict, seed: int, threads=None, label="", log=None, geometry_json=None, work_dir=None, wall_budget_s=None
+) -> dict:
     """Run :func:`run_nvt` from files; ``outputs`` has trajectory, state_log, provenance and final_state paths.
 
     ``md_config`` holds the workflow's ``md`` settings (temperature_k, timestep_fs, friction_per_ps, length_ps,
-    frame_interval_ps, platform, precision). The packing seed and cell layout from ``geometry_json`` are copied
-    into the provenance, so every seed of the replica sits next to its trajectory.
+    frame_interval_ps, checkpoint_interval_ps, platform, precision). The packing seed and cell layout from
+    ``geometry_json`` are copied into the provenance, so every seed of the replica sits next to its trajectory.
+    ``work_dir`` (default: ``md_work`` beside the trajectory) holds checkpoints; see :func:`run_nvt`.
     """
     from systems.platforms import select_platform
 
@@ -274,6 +466,7 @@ def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, thr
         friction_per_ps=md_config["friction_per_ps"],
         length_ps=md_config["length_ps"],
         frame_interval_ps=md_config["frame_interval_ps"],
+        checkpoint_interval_ps=md_config.get("checkpoint_interval_ps"),
         seed=seed,
         platform=platform,
         properties=props,
@@ -283,6 +476,8 @@ def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, thr
         final_state_path=outputs.final_state,
         label=label,
         log=log,
+        work_dir=work_dir,
+        wall_budget_s=wall_budget_s,
         extra_provenance={
             "system_xml": str(system_xml),
             "start_structure": str(pdb_path),
@@ -290,3 +485,67 @@ def run_nvt_files(system_xml, pdb_path, outputs, md_config: dict, seed: int, thr
             "geometry": json.loads(Path(geometry_json).read_text()) if geometry_json else None,
         },
     )
+
+
+def wall_budget(md_config: dict, runtime_minutes=None, elapsed_s: float = 0.0, log=None, label="") -> float | None:
+    """Seconds this MD process may run before it saves and stops, or None for no limit.
+
+    From ``md.wall_budget_minutes`` if set, else the job's ``runtime`` resource (SLURM's time limit), less
+    ``md.wall_margin_s`` (time to save and exit) and what the job has already used. A budget no longer than the
+    margin is ignored (the run then relies on SIGTERM at the time limit).
+    """
+    minutes = md_config.get("wall_budget_minutes") or runtime_minutes
+    if not minutes:
+        return None
+    margin = float(md_config.get("wall_margin_s", 120.0))
+    budget = float(minutes) * 60.0 - margin - elapsed_s
+    if budget <= 0:
+        if log:
+            log.write(f"{label}: a wall-clock budget of {minutes} min leaves no time after the {margin:.0f} s margin; relying on SIGTERM at the time limit\n")
+        return None
+    return budget
+
+
+def main(argv=None) -> int:
+    """``python -m systems.md RUN_DIR``: run (or resume) the NVT of one built replica folder by hand.
+
+    RUN_DIR holds ``system.xml`` and ``minimized.pdb`` (as the workflow builds them); the outputs go beside
+    them. Exit status 0 when complete, 75 when stopped early with a checkpoint saved (run it again to
+    continue), 2 when the folder is locked by another process, 3 when the run exploded.
+    """
+    import argparse
+    import sys
+
+    from systems.resume import EXIT_RESUME, RunFolderLocked
+
+    ap = argparse.ArgumentParser(prog="python -m systems.md", description=main.__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--md-config", required=True, help="JSON of the workflow's md settings")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    md_config = json.loads(args.md_config)
+    d = args.run_dir
+
+    class Outputs:
+        trajectory, state_log, provenance, final_state = (d / "trajectory.xtc", d / "state_log.csv", d / "provenance.json", d / "final_state.xml")
+
+    try:
+        run_nvt_files(
+            d / "system.xml", d / "minimized.pdb", Outputs, md_config, args.seed, threads=args.threads, label=str(d), log=sys.stdout,
+            wall_budget_s=wall_budget(md_config),
+        )  # fmt: skip
+    except RunInterrupted as exc:
+        print(exc, flush=True)
+        return EXIT_RESUME
+    except RunFolderLocked as exc:
+        print(exc, flush=True)
+        return 2
+    except SimulationExploded as exc:
+        print(exc, flush=True)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,6 +3,20 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+
+
+def _whole_multiple(a, b):
+    return abs(a / b - round(a / b)) < 1e-6 and round(a / b) >= 1
+
+
+_md = config["md"]
+for _key in ("length_ps", "checkpoint_interval_ps"):
+    if not _whole_multiple(_md[_key], _md["frame_interval_ps"]):
+        raise ValueError(
+            f"config md.{_key} = {_md[_key]} ps is not a whole number of frame intervals "
+            f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
+        )
+
 SYSTEMS = list(config["systems"])
 FORCEFIELDS = f"{workflow.basedir}/forcefields"
 # the force fields of every system: Li metal, TFSI-, Li+ (a coating adds its own file)

@@ -41,5 +41,7 @@ rule run_nvt:
         md=config["md"],
         seed=config["seed"],
         replica=replica_index,
+        # checkpoints and trajectory segments: not an output, so a failed job's progress survives
+        work_dir=lambda w: f"results/{w.system}/{w.replica}/md_work",
     script:
         "../scripts/run_nvt.py"

@@ -1,0 +1,272 @@
+"""Runs that survive: kill -9 at chosen points, SIGTERM, a wall-clock budget, a lock, an explosion; then resume.
+
+Each run is a real ``python -m systems.md`` process on a small built cell (Li slab, 4 Li+ + 4 TFSI-, CPU platform,
+1 thread). 200 steps, a frame every 20 steps, a checkpoint every 60 steps. ``TFSI_MD_FAULT`` makes the process
+SIGKILL itself at an exact point (see systems/resume.py), so what is on disk is what a kill there leaves.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import openmm.app as app
+import openmm.unit as unit
+import pytest
+from mdtraj.formats import XTCTrajectoryFile
+
+from systems.electrolyte import build_li_ion, build_tfsi
+from systems.md import minimize, save_system
+from systems.openmm_system import create_slab_system
+from systems.platforms import select_platform
+from systems.slab import build_li_bcc100_slab
+from systems.structure import combine
+
+ROOT = Path(__file__).resolve().parent.parent
+MD = dict(
+    temperature_k=298.0, timestep_fs=1.0, friction_per_ps=1.0, length_ps=0.2, frame_interval_ps=0.02, checkpoint_interval_ps=0.06,
+    platform="CPU", precision="mixed",
+)  # fmt: skip
+FRAME_STEPS = list(range(20, 201, 20))
+OUTPUTS = ("trajectory.xtc", "state_log.csv", "provenance.json", "final_state.xml")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A built replica folder: system.xml and minimized.pdb, as the workflow leaves them."""
+    d = tmp_path_factory.mktemp("built")
+    slab = build_li_bcc100_slab()
+    ions = [build_tfsi().translated([0.7 + 1.4 * (k % 2), 0.7 + 1.4 * (k // 2), 0.9]) for k in range(4)]
+    ions += [build_li_ion().translated([1.4 * (k % 2), 1.4 * (k // 2), 1.4]) for k in range(4)]
+    s = combine([slab] + ions, box=np.array([2.822, 2.822, 6.0]))
+    top = s.to_topology()
+    system = create_slab_system(top, None, z_wall_nm=2.0)
+    platform, props = select_platform("CPU", threads=1)
+    pos, _ = minimize(system, top, s.positions, platform, props, max_iterations=200)
+    save_system(system, d / "system.xml")
+    with open(d / "minimized.pdb", "w") as fh:
+        app.PDBFile.writeFile(top, pos * unit.nanometer, fh)
+    return d
+
+
+def _copy_built(built, dest):
+    dest.mkdir()
+    for name in ("system.xml", "minimized.pdb"):
+        (dest / name).write_bytes((built / name).read_bytes())
+    return dest
+
+
+def run_md(run_dir, md=None, fault=None, timeout=120, wait=True):
+    env = {k: v for k, v in os.environ.items() if k != "TFSI_MD_FAULT"}
+    if fault:
+        env["TFSI_MD_FAULT"] = fault
+    cmd = [sys.executable, "-m", "systems.md", str(run_dir), "--md-config", json.dumps(md or MD), "--seed", "11", "--threads", "1"]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def frames(run_dir):
+    with XTCTrajectoryFile(str(run_dir / "trajectory.xtc")) as fh:
+        xyz, time_ps, steps, _ = fh.read()
+    return xyz, time_ps, np.asarray(steps)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(built, tmp_path_factory):
+    d = _copy_built(built, tmp_path_factory.mktemp("ref") / "run")
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return frames(d)
+
+
+def check_complete(run_dir):
+    """Every output exists, the work folder is gone, and the trajectory has one frame per interval, in order."""
+    for name in OUTPUTS:
+        assert (run_dir / name).exists(), name
+    assert not (run_dir / "md_work").exists()
+    assert not list(run_dir.glob("*.part*"))
+    xyz, time_ps, steps = frames(run_dir)
+    assert list(steps) == FRAME_STEPS  # exactly one frame per interval: no gap, no duplicate
+    assert time_ps == pytest.approx(np.array(FRAME_STEPS) * 0.001, abs=1e-6)
+    rows = (run_dir / "state_log.csv").read_text().splitlines()
+    assert rows[0].startswith("#") and [int(r.split(",")[0]) for r in rows[1:]] == FRAME_STEPS
+    return xyz, json.loads((run_dir / "provenance.json").read_text())
+
+
+def _progress(run_dir):
+    return json.loads((run_dir / "md_work" / "progress.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "fault, committed_step",
+    [
+        ("kill_after_step=30", None),  # before the first checkpoint (step 60)
+        ("kill_after_step=90", 60),  # between checkpoints
+        ("kill_in_frame_write=5", 60),  # frame 5 (step 100) half written
+        ("kill_in_checkpoint=2", 60),  # checkpoint files of step 120 written, not yet committed
+    ],
+)
+def test_kill_9_then_resume_gives_the_uninterrupted_trajectory(built, uninterrupted, tmp_path, fault, committed_step):
+    d = _copy_built(built, tmp_path / "run")
+    r = run_md(d, fault=fault)
+    assert r.returncode == -signal.SIGKILL, r.stdout + r.stderr
+    for name in OUTPUTS:
+        assert not (d / name).exists(), f"a killed run left {name}"
+    if committed_step is None:
+        assert not (d / "md_work" / "progress.json").exists()
+    else:
+        assert _progress(d)["step"] == committed_step
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    if committed_step is not None:
+        assert f"resuming at step {committed_step}/200 from the checkpoint" in r.stdout
+    xyz, prov = check_complete(d)
+    # the checkpoint restores positions, velocities, step and the random-number state: on the CPU platform with
+    # one thread the resumed run is the uninterrupted run, frame for frame (XTC precision is 0.001 nm)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+    assert prov["attempts"][-1]["resumed_from"] == ("checkpoint" if committed_step else "start")
+    if committed_step:
+        assert prov["attempts"][0]["end_step"] == committed_step
+        assert "lost after this checkpoint" in prov["attempts"][0]["stopped_by"]
+
+
+def test_sigterm_saves_exits_75_and_resumes(built, uninterrupted, tmp_path):
+    """SIGTERM is what SLURM sends at a time limit, on preemption and on scancel."""
+    d = _copy_built(built, tmp_path / "run")
+    r = run_md(d, fault="sigterm_after_step=90")
+    assert r.returncode == 75, r.stdout + r.stderr
+    assert "stopped by signal SIGTERM at step" in r.stdout
+    step = _progress(d)["step"]
+    assert 90 <= step < 200
+    assert not (d / "trajectory.xtc").exists()
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    xyz, prov = check_complete(d)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+    assert [a["stopped_by"] for a in prov["attempts"]] == ["signal SIGTERM", "end"]
+
+
+def test_sigterm_just_after_a_checkpoint_leaves_an_empty_segment_that_joins(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    # 7 steps per call: the checkpoint at 60, SIGTERM seen at 67, before the next frame (80)
+    r = run_md(d, fault="max_chunk=7,sigterm_after_step=61")
+    assert r.returncode == 75, r.stdout + r.stderr
+    prog = _progress(d)
+    assert prog["step"] == 67 and prog["segments"][-1]["n_frames"] == 0
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    xyz, prov = check_complete(d)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+
+
+def test_sigterm_from_outside_mid_run(built, tmp_path):
+    """A signal from another process, at whatever step the run is: saved, resumed, one frame per interval."""
+    d = _copy_built(built, tmp_path / "run")
+    long_md = dict(MD, length_ps=4.0, frame_interval_ps=0.02, checkpoint_interval_ps=0.4)
+    p = run_md(d, md=long_md, wait=False)
+    deadline = time.time() + 60
+    while not (d / "md_work" / "progress.json").exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=60)
+    if p.returncode == 0:
+        pytest.skip("the run finished before the signal arrived (this machine is faster than the test expects)")
+    assert p.returncode == 75, out
+    assert _progress(d)["step"] < 4000
+    r = run_md(d, md=long_md)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with XTCTrajectoryFile(str(d / "trajectory.xtc")) as fh:
+        _, _, steps, _ = fh.read()
+    assert list(steps) == list(range(20, 4001, 20))
+
+
+def test_wall_clock_budget_stops_and_each_attempt_goes_further(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    md = dict(MD, length_ps=0.2, wall_budget_minutes=0.001, wall_margin_s=0.0)  # 0.06 s per attempt
+    steps_seen = []
+    for _ in range(40):
+        r = run_md(d, md=md)
+        if r.returncode == 0:
+            break
+        assert r.returncode == 75, r.stdout + r.stderr
+        assert "wall-clock budget" in r.stdout
+        steps_seen.append(_progress(d)["step"])
+    assert r.returncode == 0, "the run never finished"
+    assert steps_seen and steps_seen == sorted(steps_seen) and len(set(steps_seen)) == len(steps_seen)
+    xyz, prov = check_complete(d)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+    assert len(prov["attempts"]) == len(steps_seen) + 1
+
+
+def test_checkpoint_of_another_platform_falls_back_to_the_state(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_after_step=90").returncode == -signal.SIGKILL
+    r = run_md(d, md=dict(MD, platform="Reference"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "continuing from the portable State" in r.stdout and "on CPU, this is OpenMM" in r.stdout
+    xyz, prov = check_complete(d)
+    assert prov["attempts"][-1]["resumed_from"] == "state" and prov["attempts"][-1]["start_step"] == 60
+    # frames up to the checkpoint come from the first attempt; the State holds the positions at step 60 exactly
+    np.testing.assert_array_equal(xyz[:3], uninterrupted[0][:3])
+    assert np.abs(xyz[3:] - uninterrupted[0][3:]).max() > 0  # new random numbers after a State
+    assert prov["attempts"][-1]["integrator_seed"] != 11
+
+
+def test_unreadable_checkpoint_falls_back_to_the_state(built, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_after_step=130").returncode == -signal.SIGKILL
+    ckpt = d / "md_work" / _progress(d)["checkpoint"]
+    ckpt.write_bytes(b"not a checkpoint")
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "checkpoint not loadable" in r.stdout
+    _, prov = check_complete(d)
+    assert prov["attempts"][-1]["resumed_from"] == "state" and prov["attempts"][-1]["start_step"] == 120
+
+
+def test_other_inputs_do_not_resume_a_stale_checkpoint(built, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_after_step=90").returncode == -signal.SIGKILL
+    r = run_md(d, md=dict(MD, temperature_k=310.0))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "holds a run of other inputs or parameters; starting from the beginning" in r.stdout
+    _, prov = check_complete(d)
+    assert [a["resumed_from"] for a in prov["attempts"]] == ["start"]
+
+
+def test_a_second_process_is_refused_while_the_first_holds_the_lock(built, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from systems.resume import run_lock\n"
+         "with run_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(120)", str(d / "md_work")],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        r = run_md(d)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "another process is writing this run" in r.stdout and f'"pid": {holder.pid}' in r.stdout
+        assert not (d / "trajectory.xtc").exists()
+    finally:
+        holder.kill()  # kill -9: the kernel releases the lock with the process
+        holder.wait()
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    check_complete(d)
+
+
+def test_an_explosion_stops_with_a_message_and_keeps_the_last_good_checkpoint(built, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    r = run_md(d, fault="nan_after_step=130")  # one mobile atom's position becomes NaN at step 130
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "the run exploded by step" in r.stdout and "The last good checkpoint (step 120) is kept in" in r.stdout
+    prog = _progress(d)
+    assert prog["step"] == 120
+    assert (d / "md_work" / prog["checkpoint"]).exists() and (d / "md_work" / prog["state"]).exists()
+    for name in OUTPUTS:
+        assert not (d / name).exists()
