@@ -347,13 +347,13 @@ Bonds are listed only to define exclusions inside the frozen layer; it has no bo
 
 def write_forcefield(path) -> None:
     """Write the OpenMM ForceField XML of the layer built by :func:`build_nh2_mil101_fe_layer` to ``path``."""
+    from systems.files import write_text
     from systems.uff import uff_epsilon_kj, uff_sigma_nm
 
     layer = build_nh2_mil101_fe_layer()
     els = sorted(set(ELEMENT_OF_TYPE.values()))
     xml = forcefield_xml(layer, {e: uff_sigma_nm(e) for e in els}, {e: uff_epsilon_kj(e) for e in els}, FORCEFIELD_HEADER)
-    with open(path, "w") as fh:
-        fh.write(xml)
+    write_text(path, xml)
 
 
 if __name__ == "__main__":  # regenerate forcefields/nh2_mil101_fe.xml

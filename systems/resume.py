@@ -165,10 +165,16 @@ class Faults:
     - ``sigterm_after_step=N``: send itself SIGTERM once the step count reaches N.
     - ``nan_after_step=N``: set one mobile atom's position to NaN once the step count reaches N.
     - ``max_chunk=N``: at most N steps per integrator call (a slow machine, where a stop falls between frames).
+
+    With ``TFSI_MD_FAULT_ONCE=PATH`` the faults fire in one process only: the first to fire creates PATH, and a
+    process that finds PATH has none (so a retried job, a new process, runs clean).
     """
 
     def __init__(self, text: str | None = None):
         text = os.environ.get("TFSI_MD_FAULT", "") if text is None else text
+        self._once_file = os.environ.get("TFSI_MD_FAULT_ONCE")
+        if self._once_file and os.path.exists(self._once_file):
+            text = ""
         self.points = {}
         for item in filter(None, (t.strip() for t in text.split(","))):
             key, _, value = item.partition("=")
@@ -178,6 +184,8 @@ class Faults:
     def _once(self, key, reached: bool) -> bool:
         if key in self.points and key not in self._fired and reached:
             self._fired.add(key)
+            if self._once_file:
+                open(self._once_file, "w").close()
             return True
         return False
 

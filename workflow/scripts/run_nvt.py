@@ -3,12 +3,13 @@
 Exit status 75 means "stopped early with a checkpoint saved" (SIGTERM from a SLURM time limit or preemption,
 or the wall-clock budget): the job counts as failed, Snakemake's retry (or the next snakemake call) resumes.
 """
+import os
 import sys
 import time
 from pathlib import Path
 
 t_job = time.monotonic()
-sys.stdout = sys.stderr = open(snakemake.log[0], "a", buffering=1)  # append: every attempt's log is kept
+sys.stdout = sys.stderr = open(snakemake.log[0], "w", buffering=1)  # earlier attempts: provenance.json "attempts"
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project root, also in a per-rule conda env
 from systems.build import replica_seeds
 from systems.md import SimulationExploded, run_nvt_files, wall_budget
@@ -16,7 +17,7 @@ from systems.resume import EXIT_RESUME, RunFolderLocked, RunInterrupted
 
 p = snakemake.params
 label = f"{snakemake.wildcards.system}/{snakemake.wildcards.replica}"
-print(f"{label}: attempt {snakemake.attempt}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+print(f"{label}: job started {time.strftime('%Y-%m-%d %H:%M:%S')} on {os.uname().nodename}")
 try:
     run_nvt_files(
         snakemake.input.system,
