@@ -4,7 +4,6 @@ from snakemake.utils import validate
 validate(config, schema="../schemas/config.schema.yaml")
 
 
-
 def _whole_multiple(a, b):
     return abs(a / b - round(a / b)) < 1e-6 and round(a / b) >= 1
 
