@@ -37,11 +37,17 @@ die() {
     exit 1
 }
 
+# alive PID: the process exists and is no zombie (pid 1 of a container may reap late).
+alive() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ "${st%% *}" != Z ]
+}
+
 # pid_of DAEMON: print the pid from its pid file if that process is alive and is that program.
 pid_of() {
     local pid
     pid=$(cat "$D/run/$1.pid" 2>/dev/null) || return 1
-    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && echo "$pid"
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && alive "$pid" && echo "$pid"
 }
 
 # wait_for DAEMON DESCRIPTION COMMAND...: retry COMMAND every 0.5 s until it succeeds;
@@ -50,7 +56,7 @@ wait_for() {
     local name=$1 what=$2 end=$((SECONDS + TIMEOUT)) pid; shift 2
     until "$@" >/dev/null 2>&1; do
         pid=$(cat "$D/run/$name.pid" 2>/dev/null) || pid=
-        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || die "$name" "died (waiting for: $what)"
+        [ -z "$pid" ] || alive "$pid" || die "$name" "died (waiting for: $what)"
         [ $SECONDS -lt $end ] || die "$name" "timed out after ${TIMEOUT}s waiting for: $what"
         sleep 0.5
     done
@@ -89,11 +95,16 @@ DefMemPerCPU=500
 # Keep finished jobs visible to squeue/scontrol for 5 min; SIGKILL 5 s after SIGTERM.
 MinJobAge=300
 KillWait=5
+# Start each job at submission (default: batch jobs may wait up to 3 s) and retry the whole queue
+# every 5 s instead of 60 s.
+SchedulerParameters=batch_sched_delay=0,sched_interval=5
 # Accounting through slurmdbd, so sacct works; AccountingStoragePass names the munge socket.
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePass=$D/run/munge.sock
 AccountingStorageTRES=gres/gpu
+# Keep sbatch --comment in the database: the Snakemake plugin puts rule and wildcards there.
+AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/linux
 # Two fake GPUs (gres.conf maps them to character devices).
 GresTypes=gpu
@@ -178,9 +189,12 @@ do_start() {
     wait_for slurmdbd "sacctmgr to answer" sacctmgr -n list cluster
     slurmctld </dev/null >>"$D/log/slurmctld.log" 2>&1 || die slurmctld "failed to start"
     wait_for slurmctld "scontrol ping" sh -c 'scontrol ping | grep -q UP'
+    local t0; t0=$(date +%FT%T)
     slurmd -N "$HOST" </dev/null >>"$D/log/slurmd.log" 2>&1 || die slurmd "failed to start"
-    wait_for slurmd "node $HOST idle in partition debug" \
-        sh -c "sinfo -h -p debug -n '$HOST' -o %T | grep -qx idle"
+    # Idle as recovered from saved state is not enough: slurmd must have registered (again).
+    wait_for slurmd "node $HOST to register and be idle in partition debug" sh -c \
+        "sinfo -h -p debug -n '$HOST' -o %T | grep -qx idle &&
+         scontrol show node '$HOST' | grep -o 'SlurmdStartTime=[^ ]*' | awk -F= '\$2 >= \"$t0\" {ok=1} END {exit !ok}'"
     wait_for slurmdbd "sacct to answer" sacct -n -X -S now
     log "up"
 }
@@ -190,7 +204,7 @@ stop_one() {
     local pid end=$((SECONDS + TIMEOUT))
     pid=$(pid_of "$1") || { rm -f "$D/run/$1.pid"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do
+    while alive "$pid"; do
         if [ $SECONDS -ge $end ]; then log "$1 ($pid) ignored SIGTERM, sending SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
         sleep 0.2
     done

@@ -11,6 +11,8 @@ rule estimate_runtime:
     conda:
         "../envs/md.yaml"
     threads: config["md"]["threads"]
+    resources:
+        gpu=1,  # it times the MD, so it runs where the MD runs (a GPU node on a cluster)
     params:
         md=config["md"],
         systems=SYSTEMS,
