@@ -215,7 +215,7 @@ stop_one() {
 do_stop() {
     # Cancel jobs first so that no slurmstepd outlives slurmd.
     if pid_of slurmctld >/dev/null && pid_of slurmd >/dev/null && [ -n "$(squeue -h -o %i 2>/dev/null)" ]; then
-        scancel --full --quiet $(squeue -h -o %i) 2>/dev/null || true
+        scancel --quiet $(squeue -h -o %i) 2>/dev/null || true
         local end=$((SECONDS + 15))
         while [ -n "$(squeue -h -t R,CG -o %i 2>/dev/null)" ] && [ $SECONDS -lt $end ]; do sleep 0.5; done
     fi
