@@ -65,7 +65,9 @@ wait_for() {
 # Write the config files (every start, so they follow this machine's size and $D).
 write_configs() {
     local cpus mem
-    cpus=$(nproc)
+    # CPUs the node offers: at least 4 (SLURM_LOCAL_CPUS overrides), even on 2 cores, so that the many
+    # small jobs of a test workflow overlap; config_overrides lets slurmd accept more than it finds.
+    cpus=${SLURM_LOCAL_CPUS:-$(( $(nproc) > 4 ? $(nproc) : 4 ))}
     mem=$(free -m | awk '/^Mem:/ {print $2}')
     mem=$((mem - (mem / 10 > 1024 ? 1024 : mem / 10)))   # leave 10 % (at most 1 GiB) to the OS
     cat >"$D/etc/slurm.conf" <<EOF
@@ -85,6 +87,7 @@ SlurmctldLogFile=$D/log/slurmctld.log
 SlurmdLogFile=$D/log/slurmd.log
 MailProg=/bin/true
 ReturnToService=2
+SlurmdParameters=config_overrides
 # No cgroups on CI machines.
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/affinity
