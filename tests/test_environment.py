@@ -8,8 +8,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: conda-forge names of packages that pip knows by another name
+CONDA_TO_PIP = {"tblite-python": "tblite"}
+
+
 def _name(spec):
-    return re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
+    name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
+    return CONDA_TO_PIP.get(name, name)
 
 
 def test_requirements_and_environment_yml_agree():
