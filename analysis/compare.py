@@ -250,7 +250,8 @@ def provenance_rows(provenance_paths, config: dict, forcefield_files) -> list[tu
     for f in forcefield_files:
         text = Path(f).read_text()
         head = text.split("-->", 1)[0].split("<!--", 1)[-1] if "<!--" in text else ""
-        rows.append((f"force field {Path(f).name}", " ".join(head.split())[:1500] or "(no header)"))
+        label = Path(f).name if Path(f).parent.name == "forcefields" else f"{Path(f).parent.name}/{Path(f).name}"
+        rows.append((f"force field {label}", " ".join(head.split())[:1500] or "(no header)"))
 
     def flat(prefix, o):
         if isinstance(o, dict):

@@ -132,7 +132,7 @@ def synthetic_trajectory(pdb, n_frames: int, out_xtc, step_nm: float = 0.01, see
     import mdtraj as md
 
     ref = md.load(str(pdb))
-    mobile = ref.topology.select("not (resname LIM or resname MOF)")
+    mobile = ref.topology.select("resname TFS or resname LIP")
     rng = np.random.default_rng(seed)
     xyz = np.repeat(ref.xyz, n_frames, axis=0)
     walk = np.cumsum(rng.normal(0.0, step_nm, size=(n_frames, len(mobile), 3)), axis=0).astype(np.float32)

@@ -1,7 +1,7 @@
 """One function per workflow step, from config values to files: slab, coating, packing, System, minimisation.
 
 Cell layout along z (nm): the bottom Li layer at 0.1, the top Li layer at ``z_surface``; the coating (if any)
-rests on it at Lennard-Jones contact; ions are packed in ``[z_surface + clearance, z_hi]`` over the whole
+sits on it as its definition says (:mod:`systems.coating`); ions are packed in ``[z_surface + clearance, z_hi]`` over the whole
 lateral cell (coating pores included), with ``z_hi`` set by the electrolyte density in the space the coating
 leaves free; a wall at ``z_hi + wall_offset`` keeps ions out of the vacuum; the cell height is
 ``box_z_factor`` times the wall height (vacuum for the Yeh-Berkowitz correction). The numbers are written
@@ -18,7 +18,8 @@ import numpy as np
 import openmm.app as app
 import openmm.unit as unit
 
-from systems import electrolyte, mil101
+from systems import coating as coatings
+from systems import electrolyte
 from systems.files import atomic_path
 from systems.files import write_json
 from systems.md import load_system, minimize, save_system
@@ -26,9 +27,6 @@ from systems.openmm_system import create_slab_system
 from systems.slab import build_li_bcc100_slab
 from systems.structure import Structure, combine, read_pdb
 from systems.uff import uff_sigma_nm
-
-#: coating name -> builder of the free layer (lowest atom at z = 0, centred laterally on the origin)
-COATING_BUILDERS = {"nh2_mil101_fe": mil101.build_nh2_mil101_fe_layer}
 
 
 def replica_seeds(base_seed: int, replica: int) -> dict:
@@ -44,28 +42,9 @@ def build_slab(out_pdb, cells=8, layers=2, lattice_a_nm=0.35275) -> Structure:
     return slab
 
 
-def build_coating(name: str, slab_pdb, out_pdb, out_json) -> Structure:
-    """Build coating ``name`` and place it on the slab at Lennard-Jones contact (UFF radii)."""
-    if name not in COATING_BUILDERS:
-        raise ValueError(f"unknown coating {name!r}; known: {sorted(COATING_BUILDERS)}")
-    slab = read_pdb(slab_pdb)
-    box = _slab_box(slab)
-    layer = COATING_BUILDERS[name]()
-    placed, gap = mil101.place_on_slab(layer, slab, [uff_sigma_nm(e) for e in layer.elements], uff_sigma_nm("Li"), box)
-    placed.write_pdb(out_pdb)
-    z = placed.positions[:, 2]
-    write_json(
-        out_json,
-        {
-            "coating": name,
-            "n_atoms": placed.n_atoms,
-            "gap_above_top_li_layer_nm": gap,
-            "contact_rule": "closest coating-Li pair at the minimum of its geometric-mixed UFF LJ, r_min = 2^(1/6) sqrt(sigma_i sigma_j)",
-            "thickness_nm": float(z.max() - z.min()),
-            "net_charge_e": mil101.net_charge(layer) if name == "nh2_mil101_fe" else None,
-        },
-    )
-    return placed
+def build_coating(coating: str, slab_pdb, out_pdb, out_json, out_xml, base=None):
+    """Build a coating from its definition (name or folder, :mod:`systems.coating`) on the slab: PDB, JSON, XML."""
+    return coatings.build_files(coating, slab_pdb, out_pdb, out_json, out_xml, base=base)
 
 
 def _slab_box(slab: Structure) -> np.ndarray:
@@ -132,11 +111,11 @@ def pack_system(
     return structure
 
 
-def assemble_system(packed_pdb, geometry_json, out_xml, coating=None, **settings):
-    """Create the OpenMM System of a packed cell and serialise it to ``out_xml``."""
+def assemble_system(packed_pdb, geometry_json, out_xml, coating_xml=None, **settings):
+    """Create the OpenMM System of a packed cell (with the coating's force field, if any) and serialise it."""
     geometry = json.loads(Path(geometry_json).read_text())
     pdb = app.PDBFile(str(packed_pdb))
-    system = create_slab_system(pdb.topology, coating, z_wall_nm=geometry["z_wall_nm"], **settings)
+    system = create_slab_system(pdb.topology, coating_xml, z_wall_nm=geometry["z_wall_nm"], **settings)
     save_system(system, out_xml)
     return system
 

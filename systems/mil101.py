@@ -1,5 +1,8 @@
 """NH2-MIL-101(Fe) coating layer: a neutral, finite, frozen layer model built from trimer geometry.
 
+The builder ``nh2_mil101_fe_ring`` of coating definitions (``systems/coatings/nh2_mil101_fe/coating.yaml``):
+its structure and, through :data:`CHARGES` by site type, its charge set.
+
 What it is
 ----------
 A *coating model*, not a crystal facet: a 2.822 nm square cell cannot hold a periodic facet of MIL-101
@@ -23,11 +26,9 @@ Sources (``shared/reference/mil101-facts.md``)
 
 from __future__ import annotations
 
-from xml.sax.saxutils import escape
-
 import numpy as np
 
-from systems.structure import Structure, minimum_image_distances
+from systems.structure import Structure
 
 MOF_RESNAME = "MOF"
 
@@ -283,80 +284,3 @@ def site_types(layer: Structure) -> list:
 
 def net_charge(layer: Structure) -> float:
     return float(sum(CHARGES[t] for t in site_types(layer)))
-
-
-def place_on_slab(layer: Structure, slab: Structure, sigma_nm, sigma_slab_nm: float, box_nm) -> tuple[Structure, float]:
-    """Put ``layer`` above ``slab`` at Lennard-Jones contact, centred in the lateral cell.
-
-    Contact means: the closest pair (layer atom i, slab atom j) sits at the minimum of their mixed Lennard-Jones
-    potential, r_min = 2^(1/6) sqrt(sigma_i sigma_j) (geometric mixing, as UFF), and no pair is closer than its
-    r_min. Returns the placed layer and the vertical gap (nm) between the top slab layer and the lowest
-    layer atom.
-    """
-    box_nm = np.asarray(box_nm, float)
-    sigma = np.asarray(sigma_nm, float)
-    rmin = 2 ** (1 / 6) * np.sqrt(sigma * sigma_slab_nm)
-    z_top = slab.positions[:, 2].max()
-    placed = layer.translated([box_nm[0] / 2, box_nm[1] / 2, 0.0])
-    lo, hi = 0.0, 1.0  # gap range, nm
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        test = placed.positions + [0, 0, z_top + mid]
-        d = minimum_image_distances(test, slab.positions, box_nm)
-        if np.min(d - rmin[:, None]) < 0:
-            lo = mid
-        else:
-            hi = mid
-    out = placed.translated([0, 0, z_top + hi])
-    out.site_types = list(layer.site_types)  # type: ignore[attr-defined]
-    return out, hi
-
-
-def forcefield_xml(layer: Structure, sigma_nm: dict, epsilon_kj: dict, header: str) -> str:
-    """OpenMM ForceField XML for the layer: one atom type per site type, one residue template ``MOF``.
-
-    ``sigma_nm`` and ``epsilon_kj`` map element -> UFF Lennard-Jones parameters.
-    """
-    types = site_types(layer)
-    lines = ["<!--", escape(header).rstrip(), "-->", "<ForceField>", " <AtomTypes>"]
-    for t in CHARGES:
-        el = ELEMENT_OF_TYPE[t]
-        mass = {"Fe": 55.845, "O": 15.999, "F": 18.998, "C": 12.011, "H": 1.008, "N": 14.007}[el]
-        lines.append(f'  <Type name="MIL_{t}" class="MIL_{t}" element="{el}" mass="{mass}"/>')
-    lines += [" </AtomTypes>", " <Residues>", f'  <Residue name="{MOF_RESNAME}">']
-    for name, t in zip(layer.names, types):
-        lines.append(f'   <Atom name="{name}" type="MIL_{t}" charge="{CHARGES[t]:.3f}"/>')
-    for i, j in layer.bonds:
-        lines.append(f'   <Bond atomName1="{layer.names[i]}" atomName2="{layer.names[j]}"/>')
-    lines += ["  </Residue>", " </Residues>", ' <NonbondedForce coulomb14scale="0.5" lj14scale="0.5">']
-    lines.append('  <UseAttributeFromResidue name="charge"/>')
-    for t in CHARGES:
-        el = ELEMENT_OF_TYPE[t]
-        lines.append(f'  <Atom type="MIL_{t}" sigma="{sigma_nm[el]:.6f}" epsilon="{epsilon_kj[el]:.6f}"/>')
-    lines += [" </NonbondedForce>", "</ForceField>", ""]
-    return "\n".join(lines)
-
-
-FORCEFIELD_HEADER = """NH2-MIL-101(Fe) coating layer model (frozen), written by systems/mil101.py (write_forcefield); do not edit.
-Charges: MIL-101(Cr) crystal-model partial charges transferred Cr -> Fe (RASPA2 structure set), amino group from
-OPLS-AA aniline (N -0.90, H +0.36, ring C +0.230), formate caps H +0.030; see shared/reference/mil101-facts.md.
-Lennard-Jones: UFF by element (Rappe et al., J. Am. Chem. Soc. 114 (1992) 10024), geometric mixing.
-Bonds are listed only to define exclusions inside the frozen layer; it has no bonded terms (all atoms fixed).
-"""
-
-
-def write_forcefield(path) -> None:
-    """Write the OpenMM ForceField XML of the layer built by :func:`build_nh2_mil101_fe_layer` to ``path``."""
-    from systems.files import write_text
-    from systems.uff import uff_epsilon_kj, uff_sigma_nm
-
-    layer = build_nh2_mil101_fe_layer()
-    els = sorted(set(ELEMENT_OF_TYPE.values()))
-    xml = forcefield_xml(layer, {e: uff_sigma_nm(e) for e in els}, {e: uff_epsilon_kj(e) for e in els}, FORCEFIELD_HEADER)
-    write_text(path, xml)
-
-
-if __name__ == "__main__":  # regenerate forcefields/nh2_mil101_fe.xml
-    import sys
-
-    write_forcefield(sys.argv[1] if len(sys.argv) > 1 else "forcefields/nh2_mil101_fe.xml")

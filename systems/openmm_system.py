@@ -12,7 +12,7 @@ sqrt(epsilon) (so the pair terms are plain products), the NonbondedForce keeps o
 1-4 exceptions get the geometric sigma. No isotropic long-range correction is used: it assumes a homogeneous
 fluid (wrong for a slab) and is a constant at fixed volume anyway.
 
-Frozen atoms (slab and coating) get mass 0, so integrators and the minimiser leave them in place. Exclusions
+Frozen atoms (slab and coating: every residue but TFS and LIP) get mass 0, so integrators and the minimiser leave them in place. Exclusions
 come only from bonds inside each molecule; the energy between frozen atoms is a constant and no exception is
 added for frozen pairs.
 """
@@ -34,19 +34,21 @@ ONE_4PI_EPS0 = 138.935456
 #: force groups, so energies can be reported per term
 GROUP_BONDED, GROUP_COULOMB, GROUP_LJ, GROUP_WALL, GROUP_DIPOLE = 0, 1, 2, 3, 4
 
+#: the mobile residues; everything else (Li metal LIM, every coating component) is frozen
 ION_RESNAMES = ("TFS", "LIP")
-FROZEN_RESNAMES = ("LIM", "MOF")
 
 
-def forcefield_files(coating: str | None) -> list[str]:
-    """The force-field XML files for a system with the given coating (None for bare Li)."""
-    files = ["li_metal_uff.xml", "tfsi_clandp.xml", "li_ion_clandp.xml"]
-    if coating:
-        files.append(f"{coating}.xml")
-    paths = [FORCEFIELD_DIR / f for f in files]
+def forcefield_files(coating_xml=None) -> list[str]:
+    """The force-field XML files of a system: Li metal, TFSI-, Li+, and the coating's file (None for bare Li).
+
+    A coating's file is written by the workflow from its definition (:func:`systems.coating.forcefield_xml`).
+    """
+    paths = [FORCEFIELD_DIR / f for f in ("li_metal_uff.xml", "tfsi_clandp.xml", "li_ion_clandp.xml")]
+    if coating_xml:
+        paths.append(Path(coating_xml))
     for p in paths:
         if not p.exists():
-            raise FileNotFoundError(f"force-field file {p} not found (coating {coating!r})")
+            raise FileNotFoundError(f"force-field file {p} not found")
     return [str(p) for p in paths]
 
 
@@ -133,7 +135,7 @@ def nonbonded_charges(system: mm.System) -> np.ndarray:
 
 def create_slab_system(
     topology: app.Topology,
-    coating: str | None,
+    coating_xml=None,
     cutoff_nm: float = 1.25,
     switch_nm: float | None = 1.15,
     ewald_error_tolerance: float = 5e-4,
@@ -149,9 +151,9 @@ def create_slab_system(
     Parameters
     ----------
     topology : openmm.app.Topology
-        Residues LIM (Li metal), MOF (coating, optional), TFS (TFSI-), LIP (Li+); periodic box set.
-    coating : str or None
-        Name of the coating force-field file in ``forcefields/`` (without ``.xml``).
+        Residues LIM (Li metal), the coating's residues (optional), TFS (TFSI-), LIP (Li+); periodic box set.
+    coating_xml : path or None
+        The coating's force-field file (None for bare Li). Every residue that is not TFS or LIP is frozen.
     cutoff_nm, switch_nm : float
         Real-space cutoff of PME and LJ, and where the LJ switching function starts (None: plain cutoff).
     ewald_error_tolerance : float
@@ -177,7 +179,7 @@ def create_slab_system(
         raise ValueError("topology has no periodic box")
     if switch_nm is not None and not 0 < switch_nm < cutoff_nm:
         raise ValueError(f"switching distance {switch_nm} nm must lie between 0 and the cutoff {cutoff_nm} nm")
-    ff = app.ForceField(*(xml_files or forcefield_files(coating)))
+    ff = app.ForceField(*(xml_files or forcefield_files(coating_xml)))
     system = ff.createSystem(
         topology,
         nonbondedMethod=app.PME,
@@ -212,7 +214,7 @@ def create_slab_system(
         elif f.getForceGroup() == 0:
             f.setForceGroup(GROUP_BONDED)
     apply_geometric_mixing(system, switch_nm)
-    frozen = np.array([r in FROZEN_RESNAMES for r in resname])
+    frozen = np.array([r not in ION_RESNAMES for r in resname])
     for i in np.flatnonzero(frozen):
         system.setParticleMass(int(i), 0.0)
     box = topology.getPeriodicBoxVectors()

@@ -96,9 +96,16 @@ def test_mof_layer_has_no_clashes(layer):
             assert d[i, j] > 0.15, (i, j, d[i, j])
 
 
-def test_mof_sits_at_lennard_jones_contact(layer):
+def _placed_mof():
+    from systems import coating
+
     slab = build_li_bcc100_slab()
-    placed, gap = mil101.place_on_slab(layer, slab, [uff_sigma_nm(e) for e in layer.elements], uff_sigma_nm("Li"), slab.box)
+    b = coating.build(coating.resolve("nh2_mil101_fe"), slab)
+    return slab, b.structure, b.components[0]["gap_nm"]
+
+
+def test_mof_sits_at_lennard_jones_contact(layer):
+    slab, placed, gap = _placed_mof()
     rmin = 2 ** (1 / 6) * np.sqrt(np.array([uff_sigma_nm(e) for e in layer.elements])[:, None] * uff_sigma_nm("Li"))
     excess = minimum_image_distances(placed.positions, slab.positions, slab.box) - rmin
     assert excess.min() == pytest.approx(0.0, abs=1e-6)
@@ -124,8 +131,7 @@ def test_electrolyte_height_from_density():
 
 
 def test_packing_keeps_clearance_and_is_seeded(layer):
-    slab = build_li_bcc100_slab()
-    placed, _ = mil101.place_on_slab(layer, slab, [uff_sigma_nm(e) for e in layer.elements], uff_sigma_nm("Li"), slab.box)
+    slab, placed, _ = _placed_mof()
     fixed = combine([slab, placed], box=slab.box)
     z0 = slab.positions[:, 2].max()
     box = np.array([2.822, 2.822, 8.0])

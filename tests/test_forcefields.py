@@ -89,23 +89,30 @@ def test_li_parameters_match_sources():
     assert float(metal.find("Residues").find("Residue").find("Atom").get("charge")) == 0.0
 
 
-def test_mof_forcefield_file_is_what_the_builder_writes(tmp_path):
-    out = tmp_path / "mof.xml"
-    mil101.write_forcefield(out)
-    assert out.read_text() == (FORCEFIELD_DIR / "nh2_mil101_fe.xml").read_text(), "regenerate: python -m systems.mil101"
+@pytest.fixture(scope="module")
+def mof_build():
+    """The NH2-MIL-101(Fe) coating built from its definition on the default slab."""
+    from systems import coating
+    from systems.slab import build_li_bcc100_slab
+
+    return coating.build(coating.resolve("nh2_mil101_fe"), build_li_bcc100_slab())
 
 
-def test_mof_forcefield_uses_uff_and_the_reference_charges():
-    root = _xml("nh2_mil101_fe.xml")
+def test_mof_forcefield_uses_uff_and_the_reference_charges(mof_build, tmp_path):
+    from systems import coating
+
+    (tmp_path / "mof.xml").write_text(coating.forcefield_xml(mof_build))
+    root = ET.parse(tmp_path / "mof.xml").getroot()
     types = {t.get("name"): t.get("element") for t in root.iter("Type")}
     for a in root.find("NonbondedForce").iter("Atom"):
         el = types[a.get("type")]
         assert (float(a.get("sigma")), float(a.get("epsilon"))) == pytest.approx(UFF[el], rel=1e-5)
-    charges = {a.get("type"): float(a.get("charge")) for a in root.find("Residues").iter("Atom")}
-    assert charges["MIL_Fe_open"] == 1.619 and charges["MIL_Fe_F"] == 1.350 and charges["MIL_O_mu3"] == -0.853
-    assert charges["MIL_N_am"] == -0.900 and charges["MIL_H_am"] == 0.360 and charges["MIL_C_NH2"] == 0.230
-    total = sum(float(a.get("charge")) for a in root.find("Residues").iter("Atom"))
-    assert total == pytest.approx(0.0, abs=1e-9)
+    charges = [float(a.get("charge")) for a in root.find("Residues").iter("Atom")]
+    site = mil101.site_types(mil101.build_nh2_mil101_fe_layer())
+    by_type = dict(zip(site, charges))
+    assert by_type["Fe_open"] == 1.619 and by_type["Fe_F"] == 1.350 and by_type["O_mu3"] == -0.853
+    assert by_type["N_am"] == -0.900 and by_type["H_am"] == 0.360 and by_type["C_NH2"] == 0.230
+    assert sum(charges) == pytest.approx(0.0, abs=1e-9)
 
 
 def _cell(parts, box=(3.0, 3.0, 6.0)):
@@ -113,16 +120,18 @@ def _cell(parts, box=(3.0, 3.0, 6.0)):
     return s, s.to_topology()
 
 
-def test_built_coated_system_is_neutral():
+def test_built_coated_system_is_neutral(mof_build, tmp_path):
+    from systems import coating
     from systems.slab import build_li_bcc100_slab
 
     slab = build_li_bcc100_slab()
-    layer = mil101.build_nh2_mil101_fe_layer().translated([1.4, 1.4, 0.6])
+    layer = mof_build.structure
+    (tmp_path / "mof.xml").write_text(coating.forcefield_xml(mof_build))
     ions = [build_tfsi().translated([0.5 + 0.6 * k, 1.0, 2.5]) for k in range(3)] + [
         build_li_ion().translated([0.5 + 0.6 * k, 2.0, 2.5]) for k in range(3)
     ]
     s, top = _cell([slab, layer] + ions, box=(2.822, 2.822, 8.0))
-    system = create_slab_system(top, "nh2_mil101_fe", z_wall_nm=4.0)
+    system = create_slab_system(top, tmp_path / "mof.xml", z_wall_nm=4.0)
     nb = next(f for f in system.getForces() if isinstance(f, mm.NonbondedForce))
     q = [nb.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge) for i in range(system.getNumParticles())]
     assert sum(q) == pytest.approx(0.0, abs=1e-9)

@@ -9,9 +9,7 @@ rule build_slab:
     conda:
         "../envs/md.yaml"
     params:
-        cells=config["slab"]["cells"],
-        layers=config["slab"]["layers"],
-        lattice_a_nm=config["slab"]["lattice_a_nm"],
+        slab=lambda wildcards: system_slab(wildcards.system),
     script:
         "../scripts/build_slab.py"
 
@@ -19,9 +17,11 @@ rule build_slab:
 rule build_coating:
     input:
         slab="results/{system}/slab.pdb",
+        definition=coating_definition,
     output:
         pdb="results/{system}/coating.pdb",
         info="results/{system}/coating.json",
+        forcefield="results/{system}/coating.xml",
     log:
         "logs/build_coating/{system}.log",
     conda:
@@ -44,7 +44,7 @@ rule pack_electrolyte:
     conda:
         "../envs/md.yaml"
     params:
-        electrolyte=config["electrolyte"],
+        electrolyte=lambda wildcards: system_electrolyte(wildcards.system),
         cell=config["cell"],
         cutoff_nm=config["forcefield"]["cutoff_nm"],
         seed=config["seed"],
@@ -66,8 +66,7 @@ rule assemble_system:
     conda:
         "../envs/md.yaml"
     params:
-        coating=coating_of,
-        settings=system_settings(),
+        settings=system_settings,
     script:
         "../scripts/assemble_system.py"
 

@@ -1,7 +1,17 @@
-# Shared helpers: config validation, wildcards, and input functions.
+# Shared helpers: config validation, coating checks, wildcards, and input functions.
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
 from snakemake.utils import validate
 
+sys.path.insert(0, workflow.basedir)  # the project's packages (systems, analysis)
+from systems import coating as coatings
+from systems.slab import build_li_bcc100_slab
+
 validate(config, schema="../schemas/config.schema.yaml")
+_SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
 
 
 def _whole_multiple(a, b):
@@ -31,9 +41,58 @@ wildcard_constraints:
     replica=r"r\d+",
 
 
+def system_section(system, section):
+    """A system's ``slab`` or ``electrolyte``: the top-level section with the system's own keys over it."""
+    return {**config[section], **(config["systems"][system].get(section) or {})}
+
+
+def system_slab(system):
+    return system_section(system, "slab")
+
+
+def system_electrolyte(system):
+    return system_section(system, "electrolyte")
+
+
+for _name, _sys in config["systems"].items():
+    for _section in ("slab", "electrolyte"):
+        try:
+            jsonschema.validate(system_section(_name, _section), _SCHEMA["properties"][_section])
+        except jsonschema.ValidationError as _err:
+            raise ValueError(f"config systems.{_name}.{_section}: {_err.message}") from None
+    _slab = system_slab(_name)
+    _half = 0.5 * _slab["cells"] * _slab["lattice_a_nm"]
+    if config["analysis"]["r_max_nm"] >= _half:
+        raise ValueError(
+            f"config analysis.r_max_nm must be below half the lateral cell of system {_name} ({_half:.3f} nm)"
+        )
+
+# Every coating is read, built and checked now, before any job runs: a bad definition stops the workflow
+# with the file and field at fault, and nothing in results/ is touched.
+COATING_FOLDERS = {}
+for _name, _sys in config["systems"].items():
+    if _sys.get("coating"):
+        _slab = system_slab(_name)
+        try:
+            COATING_FOLDERS[_name] = str(coatings.resolve(_sys["coating"], Path.cwd()))
+            coatings.check(
+                COATING_FOLDERS[_name],
+                build_li_bcc100_slab(_slab["cells"], _slab["layers"], _slab["lattice_a_nm"]),
+            )
+        except coatings.CoatingError as _err:
+            raise ValueError(
+                f"config systems.{_name}.coating = {_sys['coating']!r}: {_err}"
+            ) from None
+
+
 def coating_of(wildcards):
-    """The coating name of a system, or None for bare Li."""
-    return config["systems"][wildcards.system]["coating"]
+    """The coating folder of a system, or None for bare Li."""
+    return COATING_FOLDERS.get(wildcards.system)
+
+
+def coating_definition(wildcards):
+    """coating.yaml and the files it names: inputs of the coating build, so an edit rebuilds the system."""
+    return coatings.definition_files(COATING_FOLDERS[wildcards.system])
 
 
 def coating_input(wildcards):
@@ -43,10 +102,18 @@ def coating_input(wildcards):
     return []
 
 
+def coating_info(wildcards):
+    """The coating summary (sites for the per-site RDFs); nothing for bare Li."""
+    if coating_of(wildcards):
+        return f"results/{wildcards.system}/coating.json"
+    return []
+
+
 def coating_forcefield(wildcards):
-    """The coating's force-field file (an input, so a change to it reruns the system)."""
-    name = coating_of(wildcards)
-    return [f"{FORCEFIELDS}/{name}.xml"] if name else []
+    """The coating's force-field file, written from its definition; nothing for bare Li."""
+    if coating_of(wildcards):
+        return f"results/{wildcards.system}/coating.xml"
+    return []
 
 
 def replica_index(wildcards):
@@ -67,17 +134,16 @@ def replica_provenance(wildcards=None):
 
 def all_forcefields(wildcards=None):
     """Every force-field file the configured systems use (their headers cite the sources)."""
-    coatings = sorted({s["coating"] for s in config["systems"].values() if s["coating"]})
-    return BASE_FORCEFIELDS + [f"{FORCEFIELDS}/{c}.xml" for c in coatings]
+    return BASE_FORCEFIELDS + [f"results/{s}/coating.xml" for s in SYSTEMS if s in COATING_FOLDERS]
 
 
-def system_settings():
-    """OpenMM System settings from config, with units in the names the library expects."""
+def system_settings(wildcards):
+    """OpenMM System settings of a system from config, with units in the names the library expects."""
     ff, cell, slab, el = (
         config["forcefield"],
         config["cell"],
-        config["slab"],
-        config["electrolyte"],
+        system_slab(wildcards.system),
+        system_electrolyte(wildcards.system),
     )
     return {
         "cutoff_nm": ff["cutoff_nm"],
@@ -94,11 +160,6 @@ def paper_values():
     return {name: s.get("paper") for name, s in config["systems"].items()}
 
 
-if config["analysis"]["r_max_nm"] >= 0.5 * config["slab"]["cells"] * config["slab"]["lattice_a_nm"]:
-    raise ValueError(
-        "config analysis.r_max_nm must be below half the lateral cell "
-        f"({0.5 * config['slab']['cells'] * config['slab']['lattice_a_nm']:.3f} nm)"
-    )
 if config["forcefield"]["switch_nm"] is not None and not (
     0 < config["forcefield"]["switch_nm"] < config["forcefield"]["cutoff_nm"]
 ):
