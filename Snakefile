@@ -23,6 +23,8 @@ rule all:
         "results/summary.csv",
         "results/summary.json",
         "results/figures/rdf_cn.png",
+        "results/figures/site_rdf.png",
+        "results/site_cn.csv",
         "results/figures/density_profiles.png",
         "results/figures/tfsi_msd.png",
         "results/figures/convergence.png",

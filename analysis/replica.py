@@ -2,7 +2,8 @@
 
 Reference set A is the top layer of Li-metal atoms (the headline) or both layers. Target sets B: TFSI- counted once per anion through its
 N atom (the headline), every O atom, every F atom, and each anion counted once through its closest atom
-("any"). Li+ is added for the density profile. Frames before ``equilibration_fraction`` of the run are
+("any"). Li+ is added for the density profile. A coating that declares sites (Fe, amino H, Co, ...) adds one
+reference set per site (``site_<name>``) against the N and "any" targets. Frames before ``equilibration_fraction`` of the run are
 discarded from the summed histograms and profiles; the per-frame histograms (``frame_counts_{ref}_{target}``)
 keep every frame, for convergence and block averages. The MSD is over the whole run, from its first frame.
 """
@@ -17,6 +18,8 @@ from analysis import rdf
 from systems.files import atomic_path, write_json
 
 TARGETS = ("N", "O", "F", "any")
+#: targets of the per-site RDFs (coating sites such as Fe, amino H, Co): the anion through its N, and its closest atom
+SITE_TARGETS = ("N", "any")
 
 
 def load(trajectory, topology) -> md.Trajectory:
@@ -36,6 +39,11 @@ def surface_indices(top: md.Topology, xyz0, tol_nm: float = 0.01) -> np.ndarray:
         raise ValueError("no Li-metal atoms (residue LIM) in the topology")
     z = xyz0[lim, 2]
     return lim[z > z.max() - tol_nm]
+
+
+def coating_indices(top: md.Topology) -> np.ndarray:
+    """Atoms of the coating, in the order the coating was built: everything but Li metal and the ions."""
+    return top.select("not (resname LIM or resname TFS or resname LIP)")
 
 
 REFERENCES = ("top", "both")
@@ -91,7 +99,7 @@ def production_slice(n_frames: int, equilibration_fraction: float) -> slice:
     return slice(first, n_frames)
 
 
-def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, r_max_nm=1.2, bin_nm=0.005, dz_nm=0.05) -> dict:
+def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, r_max_nm=1.2, bin_nm=0.005, dz_nm=0.05, sites=None) -> dict:
     """Histograms and profiles of one replica.
 
     Parameters
@@ -100,6 +108,8 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
         XTC (or DCD) and the PDB it was written for.
     geometry : dict
         From the packing step: ``z_surface_nm`` and ``region_nm`` (z0, z1) of the electrolyte.
+    sites : dict, optional
+        Coating sites, name -> {"indices": atom indices within the coating, "label": text} (from coating.json).
 
     Returns
     -------
@@ -144,6 +154,19 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
         for ref in references:
             out[f"frame_counts_{ref}_{target}"] = hists[(ref, target)]
         out[f"counts_{target}"] = out[f"frame_counts_top_{target}"][prod].sum(axis=0).astype(float)
+    coat = coating_indices(top)
+    out["site_names"] = np.array(sorted(sites or {}), dtype=str)
+    for name in out["site_names"]:
+        idx = np.asarray(sites[name]["indices"], int)
+        if len(idx) == 0 or idx.max() >= len(coat):
+            raise ValueError(f"site {name}: atom indices outside the coating's {len(coat)} atoms")
+        s_idx = coat[idx]
+        h = rdf.surface_pair_histograms(traj.xyz, box, s_idx, [], tfsi, {t: selections[t] for t in SITE_TARGETS}, edges)
+        out[f"site_label_{name}"] = str(sites[name].get("label", name))
+        out[f"n_ref_site_{name}"] = len(s_idx)
+        out[f"z_ref_atoms_site_{name}"] = traj.xyz[0, s_idx, 2]
+        for target in SITE_TARGETS:
+            out[f"frame_counts_site_{name}_{target}"] = h[("top", target)]
     # density profiles (number per nm^3) vs height above the top Li layer
     z_surf = float(z_a.mean())
     h_edges = np.arange(0.0, z1 - z_surf + 0.5 + dz_nm / 2, dz_nm)
@@ -152,8 +175,7 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
         h = xyz[:, idx, 2].ravel() - z_surf
         out[f"density_{name}"] = np.histogram(h, bins=h_edges)[0] / (len(xyz) * area * dz_nm)
     out["height_edges_nm"] = h_edges
-    mof = top.select("resname MOF")
-    out["coating_top_nm"] = float(traj.xyz[0, mof, 2].max() - z_surf) if len(mof) else 0.0
+    out["coating_top_nm"] = float(traj.xyz[0, coat, 2].max() - z_surf) if len(coat) else 0.0
     n_idx = top.select("resname TFS and name N")
     disp = traj.xyz[:, n_idx, :] - traj.xyz[0, n_idx, :]
     out["msd_tfsi_nm2"] = (disp**2).sum(-1).mean(-1)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import rdf
-from analysis.replica import TARGETS
+from analysis.replica import SITE_TARGETS, TARGETS
 from analysis.stats import mean_ci_t
 from systems.files import atomic_path, write_json
 
@@ -85,12 +85,66 @@ def summarize_system(results: list, fixed_cutoff_nm=None, fallback_cutoff_nm: fl
             "cn_sd": st["sd"],
             "cn_ci95": [st["low"], st["high"]],
         }
+    out["sites"] = summarize_sites(results, fixed_cutoff_nm, fallback_cutoff_nm)
     msd = [float(res["msd_tfsi_nm2"][-1]) for res in results]
     out["tfsi_msd_end_nm2_per_replica"] = msd
     out["tfsi_msd_end_nm2_mean"] = float(np.mean(msd))
     out["run_length_ps"] = float(results[0]["time_ps"][-1]) if len(results[0]["time_ps"]) else math.nan
     out["frames_used_per_replica"] = [int(r["n_frames_used"]) for r in results]
     return out
+
+
+def summarize_sites(results: list, fixed_cutoff_nm=None, fallback_cutoff_nm: float = 0.8) -> dict:
+    """Per-site RDF summaries of a coated system: TFSI- (N, or its closest atom) around each declared site.
+
+    As for the surface: the cutoff is the first minimum of g(r) pooled over replicas (else config's fixed cutoff,
+    or the fallback), and each replica's CN is its direct count within it, per site atom.
+    """
+    names = [str(n) for n in results[0].get("site_names", [])]
+    out = {}
+    for name in names:
+        ref = f"site_{name}"
+        entry = {"label": str(results[0][f"site_label_{name}"]), "n_atoms": int(results[0][f"n_ref_{ref}"]), "targets": {}}
+        for target in SITE_TARGETS:
+            curves = pooled_curves(results, target, reference=ref)
+            shell = rdf.first_shell(curves["r_nm"], curves["g"])
+            if fixed_cutoff_nm is not None:
+                rc, source = float(fixed_cutoff_nm), "config"
+            elif shell["minimum_nm"] is not None:
+                rc, source = shell["minimum_nm"], "first minimum of g(r)"
+            else:
+                rc, source = float(fallback_cutoff_nm), "fallback (no first minimum found)"
+            per_rep = []
+            for res in results:
+                counts, frames = production_counts(res, target, ref)
+                running = rdf.running_coordination(counts, frames, int(res[f"n_ref_{ref}"]))
+                per_rep.append(rdf.coordination_at(res["r_edges_nm"], running, rc))
+            st = mean_ci_t(per_rep)
+            entry["targets"][target] = {
+                "cutoff_nm": rc,
+                "cutoff_source": source,
+                "first_peak_nm": shell["peak_nm"],
+                "cn_per_replica": per_rep,
+                "cn_mean": st["mean"],
+                "cn_ci95": [st["low"], st["high"]],
+            }
+        out[name] = entry
+    return out
+
+
+def write_site_table(summary: dict, path) -> None:
+    """One row per (system, site, target): TFSI- coordination of each coating site, written atomically."""
+    header = ["system", "site", "label", "n_site_atoms", "target", "n_replicas", "cn_per_replica", "cn_mean", "cn_ci95_low",
+              "cn_ci95_high", "cutoff_nm", "cutoff_source", "first_peak_nm"]  # fmt: skip
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for system, s in summary.items():
+            for site, e in (s.get("sites") or {}).items():
+                for target, t in e["targets"].items():
+                    w.writerow([system, site, e["label"], e["n_atoms"], target, s["n_replicas"], ";".join(_num(v) for v in t["cn_per_replica"]),
+                                _num(t["cn_mean"]), _num(t["cn_ci95"][0]), _num(t["cn_ci95"][1]), _num(t["cutoff_nm"]),
+                                t["cutoff_source"], _num(t["first_peak_nm"])])  # fmt: skip
 
 
 def _num(x):
@@ -134,7 +188,7 @@ def load_grouped(paths, systems, n_replicas: int) -> dict:
     return {s: [load_result(p) for p in paths[k * n_replicas : (k + 1) * n_replicas]] for k, s in enumerate(systems)}
 
 
-def summarize_files(paths, systems, n_replicas, analysis_config: dict, paper: dict, csv_path, json_path, provenance_paths=None) -> dict:
+def summarize_files(paths, systems, n_replicas, analysis_config: dict, paper: dict, csv_path, json_path, provenance_paths=None, sites_csv=None) -> dict:
     """Summarise every system from its replicas' analysis files and write CSV and JSON.
 
     ``provenance_paths`` (the MD runs' provenance.json, same order as ``paths``) adds how the numbers were
@@ -163,4 +217,6 @@ def summarize_files(paths, systems, n_replicas, analysis_config: dict, paper: di
             }
         summary[system] = s
     write_summary(summary, csv_path, json_path)
+    if sites_csv:
+        write_site_table(summary, sites_csv)
     return summary

@@ -38,13 +38,14 @@ def test_default_config_dry_run_is_the_papers_protocol():
     r = _snakemake(["-n", "--quiet", "rules"], ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     out = r.stdout + r.stderr
-    for rule, n in (("run_nvt", 6), ("pack_electrolyte", 6), ("build_coating", 1), ("summarize", 1)):
+    for rule, n in (("run_nvt", 9), ("pack_electrolyte", 9), ("build_coating", 2), ("summarize", 1)):
         line = next(l for l in out.splitlines() if l.strip().startswith(rule))
         assert line.split()[-1] == str(n), line
     import yaml
 
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    assert set(cfg["systems"]) == {"bare_li", "nh2_mil101_fe"} and cfg["replicas"] == 3
+    assert set(cfg["systems"]) == {"bare_li", "nh2_mil101_fe", "nh2_mil101_fe_copc"} and cfg["replicas"] == 3
+    assert [cfg["systems"][s]["coating"] for s in cfg["systems"]] == [None, "nh2_mil101_fe", "nh2_mil101_fe_copc"]
     md = cfg["md"]
     assert (md["temperature_k"], md["timestep_fs"], md["length_ps"], md["frame_interval_ps"]) == (298.0, 1.0, 3000.0, 5.0)
     assert cfg["forcefield"]["cutoff_nm"] == 1.25 and cfg["electrolyte"]["n_pairs"] == 100
@@ -100,8 +101,13 @@ def test_tiny_end_to_end_workflow(tmp_path):
     produced = summary["bare_li"]["produced_by"]
     assert produced["platforms"] == ["CPU"] and produced["length_ps"] == [0.2]
     assert len({s["packing"] for s in produced["seeds"]}) == 2 and all(s["velocities"] for s in produced["seeds"])
-    for fig in ("rdf_cn.png", "density_profiles.png", "tfsi_msd.png"):
+    for fig in ("rdf_cn.png", "site_rdf.png", "density_profiles.png", "tfsi_msd.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # per-site RDFs: the MOF declares Fe and the amino H; bare Li has no sites
+    sites = list(csv.DictReader(open(res / "site_cn.csv")))
+    assert {(r["system"], r["site"], r["target"]) for r in sites} == {("nh2_mil101_fe", s, t) for s in ("Fe", "H_amino") for t in ("N", "any")}
+    assert {r["site"]: int(r["n_site_atoms"]) for r in sites} == {"Fe": 18, "H_amino": 12}
+    assert summary["bare_li"]["sites"] == {} and summary["nh2_mil101_fe"]["sites"]["Fe"]["n_atoms"] == 18
     check_statistics_and_comparison(res)
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", str(ROOT / "tests/configs/tiny.yaml"), "--report", "results/report.html"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -110,6 +116,8 @@ def test_tiny_end_to_end_workflow(tmp_path):
 
 REPORT_FILES = {
     "figures/rdf_cn.png": "running\ncoordination number",
+    "figures/site_rdf.png": "declares as sites",
+    "site_cn.csv": "coordination of each coating site",
     "figures/density_profiles.png": "Number density of TFSI-",
     "figures/tfsi_msd.png": "Mean-squared displacement",
     "figures/convergence.png": "Convergence of the headline",

@@ -6,6 +6,7 @@ rule compute_rdf:
         trajectory="results/{system}/{replica}/trajectory.xtc",
         topology="results/{system}/{replica}/minimized.pdb",
         geometry="results/{system}/{replica}/geometry.json",
+        coating=coating_info,
     output:
         npz="results/{system}/{replica}/analysis.npz",
         digest="results/{system}/{replica}/analysis.json",
@@ -31,6 +32,12 @@ rule summarize:
             labels={"table": "summary"},
         ),
         json="results/summary.json",
+        sites=report(
+            "results/site_cn.csv",
+            caption="../report/site_cn.rst",
+            category="Tables",
+            labels={"table": "coating sites"},
+        ),
     log:
         "logs/summarize/all.log",
     conda:
@@ -64,6 +71,28 @@ rule plot_rdf:
         replicas=REPLICAS,
     script:
         "../scripts/plot_rdf.py"
+
+
+rule plot_site_rdf:
+    input:
+        analyses=replica_analyses(),
+        summary="results/summary.json",
+    output:
+        report(
+            "results/figures/site_rdf.png",
+            caption="../report/site_rdf.rst",
+            category="Figures",
+            labels={"figure": "TFSI- around coating sites"},
+        ),
+    log:
+        "logs/plot_site_rdf/all.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    script:
+        "../scripts/plot_site_rdf.py"
 
 
 rule plot_density_profiles:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: histograms, profiles and MSD of one replica."""
+"""Snakemake adapter: histograms, profiles and MSD of one replica (and per-site RDFs of a coating's sites)."""
 import json
 import sys
 from pathlib import Path
@@ -8,6 +8,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # the project roo
 from analysis.replica import analyse_replica, save
 
 a = snakemake.params.analysis
+coating = snakemake.input.coating  # coating.json of a coated system, an empty list for bare Li
+coating = coating if isinstance(coating, str) else (coating[0] if len(coating) else None)
 result = analyse_replica(
     snakemake.input.trajectory,
     snakemake.input.topology,
@@ -15,6 +17,7 @@ result = analyse_replica(
     equilibration_fraction=a["equilibration_fraction"],
     r_max_nm=a["r_max_nm"],
     bin_nm=a["bin_nm"],
+    sites=json.load(open(coating)).get("sites") if coating else None,
 )
 save(result, snakemake.output.npz, snakemake.output.digest)
 print(open(snakemake.output.digest).read())

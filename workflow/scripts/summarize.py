@@ -16,5 +16,6 @@ summarize_files(
     snakemake.output.csv,
     snakemake.output.json,
     provenance_paths=snakemake.input.provenance,
+    sites_csv=snakemake.output.sites,
 )
 print(open(snakemake.output.csv).read())
