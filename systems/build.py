@@ -67,8 +67,13 @@ def pack_system(
     box_z_factor: float = 3.0,
     cutoff_nm: float = 1.25,
     log=None,
+    coating_json=None,
 ) -> Structure:
-    """Pack ``n_pairs`` LiTFSI around the fixed atoms and write the full structure and its geometry."""
+    """Pack ``n_pairs`` LiTFSI around the fixed atoms and write the full structure and its geometry.
+
+    ``coating_json`` (written with the coating) gives the coating atoms' Lennard-Jones sigma, from which their
+    excluded volume is counted; without it UFF by element is used.
+    """
     slab = read_pdb(slab_pdb)
     box = _slab_box(slab)
     parts = [slab]
@@ -83,7 +88,10 @@ def pack_system(
     h = electrolyte.electrolyte_height_nm(n_pairs, density_g_cm3, area)
     excluded = 0.0
     if coating is not None:
-        radii = [uff_sigma_nm(e) * 2 ** (1 / 6) / 2 for e in coating.elements]
+        sigma = json.loads(Path(coating_json).read_text())["sigma_nm"] if coating_json else [uff_sigma_nm(e) for e in coating.elements]
+        if len(sigma) != coating.n_atoms:
+            raise ValueError(f"{coating_json} gives {len(sigma)} sigmas for {coating.n_atoms} coating atoms")
+        radii = [s * 2 ** (1 / 6) / 2 for s in sigma]
         excluded = electrolyte.excluded_volume_nm3(coating, radii, z_lo, z_lo + h + (coating.positions[:, 2].max() - z_lo), box)
         h = electrolyte.electrolyte_height_nm(n_pairs, density_g_cm3, area, excluded)
     z_hi = z_lo + h

@@ -358,6 +358,7 @@ def build(folder, slab: Structure, compute_charges: bool = True, defn: dict | No
         "thickness_nm": float(z.max() - z.min()),
         "top_above_top_li_layer_nm": float(z.max() - slab.positions[:, 2].max()),
         "sites": sites,
+        "sigma_nm": [float(x) for x in sig],
         "lennard_jones": "UFF by element (Rappe et al., J. Am. Chem. Soc. 114 (1992) 10024), geometric mixing"
         + (f"; given in the definition: {sorted(defn['lennard_jones'])}" if defn["lennard_jones"] else ""),
     }

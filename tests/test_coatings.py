@@ -324,3 +324,21 @@ def test_a_new_coating_from_a_temporary_folder_runs_the_tiny_workflow(tmp_path):
     t = md.load(str(res / "c6f6/r0/trajectory.xtc"), top=str(res / "c6f6/r0/minimized.pdb"))
     idx = t.topology.select("resname C6F")
     assert len(idx) == 12 and np.abs(t.xyz[:, idx] - t.xyz[0, idx]).max() < 1e-3
+
+
+def test_an_element_outside_uff_with_given_parameters_builds_and_packs(tmp_path, slab):
+    """Zn is not in our UFF table: lennard_jones in the definition gives it, and packing uses that sigma."""
+    from systems.build import pack_system
+
+    folder = _coating(
+        tmp_path,
+        files={"pair.xyz": "2\n\nZn 0 0 0\nF 3.0 0 0\n", "q.txt": "0.4 -0.4"},
+        lennard_jones={"Zn": {"sigma_nm": 0.246, "epsilon_kj_mol": 0.52, "citation": "test value"}},
+    )
+    build_slab(tmp_path / "slab.pdb", 8, 2, 0.35275)
+    b = coating.build_files(str(folder), tmp_path / "slab.pdb", tmp_path / "c.pdb", tmp_path / "c.json", tmp_path / "c.xml")
+    assert b.sigma_nm[0] == 0.246 and 'sigma="0.246000" epsilon="0.520000"' in (tmp_path / "c.xml").read_text()
+    assert json.loads((tmp_path / "c.json").read_text())["sigma_nm"][0] == 0.246
+    s = pack_system(tmp_path / "slab.pdb", tmp_path / "c.pdb", tmp_path / "p.pdb", tmp_path / "g.json", n_pairs=10,
+                    density_g_cm3=1.5, seed=3, coating_json=tmp_path / "c.json")  # fmt: skip
+    assert s.n_atoms == 128 + 2 + 10 * 16

@@ -36,6 +36,7 @@ rule pack_electrolyte:
     input:
         slab="results/{system}/slab.pdb",
         coating=coating_input,
+        coating_info=coating_info,
     output:
         pdb="results/{system}/{replica}/packed.pdb",
         geometry="results/{system}/{replica}/geometry.json",

@@ -9,6 +9,8 @@ from systems.build import pack_system, replica_seeds
 p = snakemake.params
 coating = snakemake.input.coating  # one path for a coated system, an empty list for bare Li
 coating = coating if isinstance(coating, str) else (coating[0] if len(coating) else None)
+info = snakemake.input.coating_info  # its coating.json (LJ sigma of every coating atom), likewise
+info = info if isinstance(info, str) else (info[0] if len(info) else None)
 seeds = replica_seeds(p.seed, p.replica)
 structure = pack_system(
     snakemake.input.slab,
@@ -23,5 +25,6 @@ structure = pack_system(
     box_z_factor=p.cell["box_z_factor"],
     cutoff_nm=p.cutoff_nm,
     log=sys.stdout,
+    coating_json=info,
 )
 print(f"packed {structure.n_atoms} atoms; geometry: {open(snakemake.output.geometry).read()}")
