@@ -24,6 +24,7 @@ rule all:
         "results/summary.json",
         "results/figures/rdf_cn.png",
         "results/figures/site_rdf.png",
+        "results/figures/coatings.png",
         "results/site_cn.csv",
         "results/figures/density_profiles.png",
         "results/figures/tfsi_msd.png",

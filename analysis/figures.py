@@ -20,6 +20,69 @@ def _save(fig, path):
     plt.close(fig)
 
 
+#: element colours of the coating pictures (CPK-like)
+ELEMENT_COLORS = {"H": "0.85", "C": "0.25", "N": "tab:blue", "O": "tab:red", "F": "yellowgreen", "Fe": "darkorange",
+                  "Co": "deeppink", "Li": "mediumpurple", "S": "gold"}  # fmt: skip
+
+
+def plot_coatings(entries: list, path) -> None:
+    """Top and side view of every coated system's slab and coating, as built: one row per system.
+
+    ``entries``: (system, slab PDB, coating PDB, coating.json). Site atoms (coating.json ``sites``) are ringed.
+    """
+    import json
+    from pathlib import Path
+
+    from systems.structure import read_pdb
+
+    if not entries:
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No system has a coating", ha="center", va="center")
+        _save(fig, path)
+        return
+    fig, axes = plt.subplots(len(entries), 2, figsize=(11, 4.6 * len(entries)), squeeze=False, gridspec_kw={"width_ratios": [1, 1.3]})
+    for row, (system, slab_pdb, coating_pdb, info_json) in enumerate(entries):
+        slab, coat = read_pdb(slab_pdb), read_pdb(coating_pdb)
+        info = json.loads(Path(info_json).read_text())
+        top = slab.positions[:, 2].max()
+        ax_top, ax_side = axes[row]
+        upper = slab.positions[:, 2] > top - 0.01
+        ax_top.scatter(*slab.positions[upper, :2].T, s=60, color=ELEMENT_COLORS["Li"], alpha=0.35, lw=0)
+        ax_side.scatter(slab.positions[:, 0], slab.positions[:, 2] - top, s=40, color=ELEMENT_COLORS["Li"], alpha=0.35, lw=0)
+        order = np.argsort(coat.positions[:, 2])  # higher atoms drawn last in the top view
+        colors = [ELEMENT_COLORS.get(coat.elements[i], "tab:gray") for i in order]
+        ax_top.scatter(*coat.positions[order, :2].T, s=14, c=colors, lw=0)
+        ax_side.scatter(coat.positions[:, 0], coat.positions[:, 2] - top, s=10,
+                        c=[ELEMENT_COLORS.get(e, "tab:gray") for e in coat.elements], lw=0)  # fmt: skip
+        for k, (name, site) in enumerate((info.get("sites") or {}).items()):
+            idx = site["indices"]
+            for ax, xy in ((ax_top, coat.positions[idx][:, :2]), (ax_side, np.c_[coat.positions[idx, 0], coat.positions[idx, 2] - top])):
+                ax.scatter(*xy.T, s=70, facecolors="none", edgecolors=COLORS[k % len(COLORS)], lw=1.2, label=f"site {site['label']}" if ax is ax_top else None)
+        box = slab.box
+        ax_top.set_xlim(0, box[0])
+        ax_top.set_ylim(0, box[1])
+        ax_top.set_aspect("equal")
+        ax_top.set_xlabel("x (nm)")
+        ax_top.set_ylabel("y (nm)")
+        ax_top.set_title(f"{system}: {info['coating']} ({info['n_atoms']} atoms), from above", fontsize=9)
+        if info.get("sites"):
+            ax_top.legend(fontsize=7, loc="upper right")
+        ax_side.set_xlim(0, box[0])
+        ax_side.set_aspect("equal")
+        ax_side.axhline(0.0, color="0.6", lw=0.8)
+        ax_side.set_xlabel("x (nm)")
+        ax_side.set_ylabel("height above the top Li layer (nm)")
+        gap = info.get("gap_above_top_li_layer_nm")
+        ax_side.set_title(f"side view: gap {gap:.3f} nm, top {info.get('top_above_top_li_layer_nm', float('nan')):.2f} nm, "
+                          f"net charge {round(info.get('net_charge_e') or 0.0, 3) or 0.0:+.3f} e", fontsize=9)  # fmt: skip
+    handles = [plt.Line2D([], [], marker="o", ls="none", color=c, label=e) for e, c in ELEMENT_COLORS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    fig.suptitle("Coatings as built (frozen); Li: slab (top layer only in the view from above)")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    _save(fig, path)
+
+
 def plot_site_rdf(results_by_system: dict, summary: dict, path, target: str = "N") -> None:
     """One row per coating site (Fe, amino H, Co, ...): g(r) of TFSI- (``target``) around the site atoms, and n(r).
 

@@ -101,7 +101,7 @@ def test_tiny_end_to_end_workflow(tmp_path):
     produced = summary["bare_li"]["produced_by"]
     assert produced["platforms"] == ["CPU"] and produced["length_ps"] == [0.2]
     assert len({s["packing"] for s in produced["seeds"]}) == 2 and all(s["velocities"] for s in produced["seeds"])
-    for fig in ("rdf_cn.png", "site_rdf.png", "density_profiles.png", "tfsi_msd.png"):
+    for fig in ("rdf_cn.png", "site_rdf.png", "coatings.png", "density_profiles.png", "tfsi_msd.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # per-site RDFs: the MOF declares Fe and the amino H; bare Li has no sites
     sites = list(csv.DictReader(open(res / "site_cn.csv")))
@@ -117,6 +117,7 @@ def test_tiny_end_to_end_workflow(tmp_path):
 REPORT_FILES = {
     "figures/rdf_cn.png": "running\ncoordination number",
     "figures/site_rdf.png": "declares as sites",
+    "figures/coatings.png": "Every coated system as built",
     "site_cn.csv": "coordination of each coating site",
     "figures/density_profiles.png": "Number density of TFSI-",
     "figures/tfsi_msd.png": "Mean-squared displacement",

@@ -90,3 +90,25 @@ rule minimize:
         precision=config["md"]["precision"],
     script:
         "../scripts/minimize.py"
+
+
+rule plot_coatings:
+    input:
+        slabs=expand("results/{system}/slab.pdb", system=COATED),
+        coatings=expand("results/{system}/coating.pdb", system=COATED),
+        infos=expand("results/{system}/coating.json", system=COATED),
+    output:
+        report(
+            "results/figures/coatings.png",
+            caption="../report/coatings.rst",
+            category="Figures",
+            labels={"figure": "coatings as built"},
+        ),
+    log:
+        "logs/plot_coatings/all.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        systems=COATED,
+    script:
+        "../scripts/plot_coatings.py"

@@ -85,6 +85,9 @@ for _name, _sys in config["systems"].items():
             ) from None
 
 
+COATED = [s for s in SYSTEMS if s in COATING_FOLDERS]
+
+
 def coating_of(wildcards):
     """The coating folder of a system, or None for bare Li."""
     return COATING_FOLDERS.get(wildcards.system)
