@@ -14,6 +14,14 @@ from systems.files import atomic_path  # noqa: E402
 COLORS = ["tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown"]
 
 
+def _message_figure(text, path):
+    """A small figure that only says ``text`` (an output that must exist even when there is nothing to draw)."""
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    _save(fig, path)
+
+
 def _save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=150)
@@ -36,10 +44,7 @@ def plot_coatings(entries: list, path) -> None:
     from systems.structure import read_pdb
 
     if not entries:
-        fig, ax = plt.subplots(figsize=(6, 2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No system has a coating", ha="center", va="center")
-        _save(fig, path)
+        _message_figure("No system has a coating", path)
         return
     fig, axes = plt.subplots(len(entries), 2, figsize=(11, 4.6 * len(entries)), squeeze=False, gridspec_kw={"width_ratios": [1, 1.3]})
     for row, (system, slab_pdb, coating_pdb, info_json) in enumerate(entries):
@@ -93,10 +98,7 @@ def plot_site_rdf(results_by_system: dict, summary: dict, path, target: str = "N
     for s in summary.values():
         names += [n for n in (s.get("sites") or {}) if n not in names]
     if not names:
-        fig, ax = plt.subplots(figsize=(6, 2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No system's coating declares sites\n(coating.yaml: sites)", ha="center", va="center")
-        _save(fig, path)
+        _message_figure("No system's coating declares sites\n(coating.yaml: sites)", path)
         return
     fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.3 * len(names)), squeeze=False)
     for row, name in enumerate(names):

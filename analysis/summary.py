@@ -56,20 +56,24 @@ def pooled_curves(results: list, target: str, normalization: str = "region", ref
     }
 
 
+def choose_cutoff(curves: dict, fixed_cutoff_nm=None, fallback_cutoff_nm: float = 0.8):
+    """First shell of pooled ``curves`` and the cutoff to count in: config's fixed one, else the first minimum of
+    g(r), else the fallback. Returns (shell, cutoff_nm, where the cutoff came from)."""
+    shell = rdf.first_shell(curves["r_nm"], curves["g"])
+    if fixed_cutoff_nm is not None:
+        return shell, float(fixed_cutoff_nm), "config"
+    if shell["minimum_nm"] is not None:
+        return shell, shell["minimum_nm"], "first minimum of g(r)"
+    return shell, float(fallback_cutoff_nm), "fallback (no first minimum found)"
+
+
 def summarize_system(results: list, fixed_cutoff_nm=None, fallback_cutoff_nm: float = 0.8) -> dict:
     """Per-target cutoffs and coordination numbers of one system from its replicas' analysis results."""
     if not results:
         raise ValueError("no replicas to summarise")
     out = {"n_replicas": len(results), "targets": {}}
     for target in TARGETS:
-        curves = pooled_curves(results, target)
-        shell = rdf.first_shell(curves["r_nm"], curves["g"])
-        if fixed_cutoff_nm is not None:
-            rc, source = float(fixed_cutoff_nm), "config"
-        elif shell["minimum_nm"] is not None:
-            rc, source = shell["minimum_nm"], "first minimum of g(r)"
-        else:
-            rc, source = float(fallback_cutoff_nm), "fallback (no first minimum found)"
+        shell, rc, source = choose_cutoff(pooled_curves(results, target), fixed_cutoff_nm, fallback_cutoff_nm)
         per_rep = []
         for res in results:
             running = rdf.running_coordination(res[f"counts_{target}"], int(res["n_frames_used"]), int(res["n_surface"]))
@@ -106,14 +110,7 @@ def summarize_sites(results: list, fixed_cutoff_nm=None, fallback_cutoff_nm: flo
         ref = f"site_{name}"
         entry = {"label": str(results[0][f"site_label_{name}"]), "n_atoms": int(results[0][f"n_ref_{ref}"]), "targets": {}}
         for target in SITE_TARGETS:
-            curves = pooled_curves(results, target, reference=ref)
-            shell = rdf.first_shell(curves["r_nm"], curves["g"])
-            if fixed_cutoff_nm is not None:
-                rc, source = float(fixed_cutoff_nm), "config"
-            elif shell["minimum_nm"] is not None:
-                rc, source = shell["minimum_nm"], "first minimum of g(r)"
-            else:
-                rc, source = float(fallback_cutoff_nm), "fallback (no first minimum found)"
+            shell, rc, source = choose_cutoff(pooled_curves(results, target, reference=ref), fixed_cutoff_nm, fallback_cutoff_nm)
             per_rep = []
             for res in results:
                 counts, frames = production_counts(res, target, ref)

@@ -303,6 +303,7 @@ def build(folder, slab: Structure, compute_charges: bool = True, defn: dict | No
         raise ValueError("the slab has no lateral cell")
     cell = np.asarray(slab.box, float)
     placed: dict = {}  # component name -> placed Structure
+    lj: dict = {}  # component name -> (sigma_nm, epsilon_kj) per atom
     parts, charges, comps = [], [], []
     resnames = set()
     n_total = 0
@@ -316,8 +317,8 @@ def build(folder, slab: Structure, compute_charges: bool = True, defn: dict | No
         resnames.add(comp["resname"])
         s, file_cell, site_types = _component_structure(comp, folder, where)
         q = _component_charges(comp, s, folder, where, compute_charges)
-        sigma, eps = _lj(defn, s, where, yml)
-        s = _place(comp, s, file_cell, cell, sigma, slab, placed, defn, where, yml)
+        lj[cname] = _lj(defn, s, where, yml)
+        s = _place(comp, s, file_cell, cell, lj[cname][0], slab, placed, {n: v[0] for n, v in lj.items()}, where)
         s.resnames = [comp["resname"]] * s.n_atoms
         s.resids = [k] * s.n_atoms
         s.site_types = site_types  # type: ignore[attr-defined]
@@ -342,8 +343,8 @@ def build(folder, slab: Structure, compute_charges: bool = True, defn: dict | No
         n_total += s.n_atoms
     _check_net_charge(defn, comps, yml)
     structure = combine(parts, box=cell)
-    sig = np.concatenate([_lj(defn, p, "", yml)[0] for p in parts])
-    eps = np.concatenate([_lj(defn, p, "", yml)[1] for p in parts])
+    sig = np.concatenate([lj[c["name"]][0] for c in comps])
+    eps = np.concatenate([lj[c["name"]][1] for c in comps])
     _check_between(parts, comps, slab, cell, yml)
     sites = _sites(defn, comps, parts, yml)
     q_all = None if any(q is None for q in charges) else np.concatenate(charges)
@@ -480,7 +481,8 @@ def _lj(defn, s, where, yml):
     return np.array(sig), np.array(eps)
 
 
-def _place(comp, s, file_cell, cell, sigma, slab, placed, defn, where, yml):
+def _place(comp, s, file_cell, cell, sigma, slab, placed, placed_sigma, where):
+    """Put one component in the lateral cell and on its support; returns the placed copy (``gap_nm`` set)."""
     st, pl = comp["structure"], comp["placement"]
     lx, ly = cell[0], cell[1]
     if st["periodic"]:
@@ -507,7 +509,6 @@ def _place(comp, s, file_cell, cell, sigma, slab, placed, defn, where, yml):
         centre = 0.5 * (s.positions[:, :2].min(0) + s.positions[:, :2].max(0))
         off = np.array(st.get("offset_nm") or [0.0, 0.0])
         out = s.translated([lx / 2 - centre[0] + off[0], ly / 2 - centre[1] + off[1], 0.0])
-    out.site_types = getattr(s, "site_types", None)  # type: ignore[attr-defined]
     _check_internal(out, cell, where)
     out = out.translated([0, 0, -out.positions[:, 2].min()])
     on = pl["on"]
@@ -515,7 +516,7 @@ def _place(comp, s, file_cell, cell, sigma, slab, placed, defn, where, yml):
         support, sup_sigma, what = slab.positions, np.full(slab.n_atoms, uff_sigma_nm("Li")), "the slab's top Li layer"
     elif on in placed:
         support = placed[on].positions
-        sup_sigma = _lj(defn, placed[on], "", yml)[0]
+        sup_sigma = placed_sigma[on]
         what = f"component {on!r}"
     else:
         raise CoatingError(f"{where}.placement.on: {on!r} is neither slab nor an earlier component ({sorted(placed) or 'none yet'})")
@@ -532,7 +533,6 @@ def _place(comp, s, file_cell, cell, sigma, slab, placed, defn, where, yml):
         gap = _contact_gap(out.positions, support, rmin, cell, z_top)
     out = out.translated([0, 0, z_top + gap])
     out.gap_nm = gap  # type: ignore[attr-defined]
-    out.site_types = getattr(s, "site_types", None)  # type: ignore[attr-defined]
     return out
 
 

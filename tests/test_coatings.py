@@ -342,3 +342,13 @@ def test_an_element_outside_uff_with_given_parameters_builds_and_packs(tmp_path,
     s = pack_system(tmp_path / "slab.pdb", tmp_path / "c.pdb", tmp_path / "p.pdb", tmp_path / "g.json", n_pairs=10,
                     density_g_cm3=1.5, seed=3, coating_json=tmp_path / "c.json")  # fmt: skip
     assert s.n_atoms == 128 + 2 + 10 * 16
+
+
+def test_figures_say_so_when_there_is_nothing_to_draw(tmp_path):
+    """The coatings and site figures are outputs of every run, bare-only configs included."""
+    from analysis.figures import plot_coatings, plot_site_rdf
+
+    plot_coatings([], tmp_path / "c.png")
+    plot_site_rdf({}, {"bare_li": {"sites": {}}}, tmp_path / "s.png")
+    for name in ("c.png", "s.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
