@@ -9,7 +9,31 @@ import openmm.unit as unit
 
 from systems.files import write_json
 from systems.md import _hms, load_system, ns_per_day, steps_for, time_md
-from systems.platforms import select_platform
+from systems.platforms import GPU_PLATFORMS, select_platform
+
+#: the faster ways to the same answer, said when a long MD is about to start without a GPU
+CHOICES = (
+    "see every output in minutes: snakemake --cores all --configfile config/demo.yaml",
+    "shorter runs: --configfile config/cpu.yaml (3 systems x 3 replicas x 50 ps, about 1.5 h on 2 cores), or md.length_ps in your own config file",
+    "a cluster: snakemake --workflow-profile workflow/profiles/slurm (README, \"On a SLURM cluster\")",
+    "a GPU node, also one without network: snakemake --cores 1 gpu_bundle, copy results/gpu_bundle there and run "
+    "bash gpu_bundle/run.sh OUT (README, \"Carry the run to a GPU node\")",
+)
+
+
+def long_run_warning(platform_name: str, total_seconds: float, warn_after_hours: float) -> str | None:
+    """A plain warning when the MD will run on a CPU for longer than ``warn_after_hours``, else None.
+
+    The run still goes on (the user asked for it); the warning names the faster choices.
+    """
+    if platform_name in GPU_PLATFORMS or total_seconds < warn_after_hours * 3600.0:
+        return None
+    lines = [
+        f"WARNING: no GPU found. This MD runs on the {platform_name} platform and will take about {total_seconds / 3600.0:.0f} hours "
+        f"({_hms(total_seconds)}, one job after another). It starts now, because you asked for it; Ctrl-C stops it with a "
+        "checkpoint saved, and the next snakemake call resumes from there. Faster choices:"
+    ]
+    return "\n".join(lines + [f"  - {c}" for c in CHOICES])
 
 
 def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_json, threads=None) -> dict:
@@ -49,6 +73,12 @@ def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_jso
     ]
     for system, v in per_system.items():
         lines.append(f"  {system}: {v['ns_per_day']:.1f} ns/day ({v['ms_per_step']:.3f} ms/step)")
-    out = {"platform": platform.getName(), "properties": props, "systems": per_system, "total_seconds": total, "message": "\n".join(lines)}
+    warning = long_run_warning(platform.getName(), total, md_config.get("long_run_warning_hours", 4.0))
+    if warning:
+        lines.append(warning)
+    out = {
+        "platform": platform.getName(), "properties": props, "systems": per_system, "total_seconds": total, "warning": warning,
+        "message": "\n".join(lines),
+    }  # fmt: skip
     write_json(out_json, out)
     return out
