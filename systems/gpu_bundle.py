@@ -72,6 +72,27 @@ else
   echo "no wheels in this bundle: using $PYTHON's own OpenMM and mdtraj"
   export PYTHONPATH="$HERE/code${PYTHONPATH:+:$PYTHONPATH}"
 fi
+# The CUDA plugin finds libnvrtc and libcufft through a RUNPATH relative to its own site-packages
+# ($ORIGIN/../../../nvidia/cu13/lib); installed here, that is site/nvidia, which the node's CUDA wheels are not in.
+# Point the loader at the node Python's own nvidia/*/lib folders (and a system CUDA, if any) instead.
+NVLIB=$("$PYTHON" - <<'PY'
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except ImportError:
+    roots = []
+dirs = [d for r in roots for d in sorted(glob.glob(os.path.join(r, "*", "lib"))) if os.path.isdir(d)]
+print(":".join(dict.fromkeys(dirs)))
+PY
+)
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  if [ -d "$d" ]; then NVLIB="${NVLIB:+$NVLIB:}$d"; fi
+done
+if [ -n "$NVLIB" ]; then
+  export LD_LIBRARY_PATH="$NVLIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "CUDA libraries searched in: $NVLIB" | tee -a "$OUT/gpu_check.log"
+fi
 "$PYTHON" -c "import sys, numpy, openmm; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'OpenMM', openmm.__version__)" | tee -a "$OUT/gpu_check.log"
 cd "$HERE/code"  # `python -m` puts the working folder first on sys.path: make it the bundle's code
 exec "$PYTHON" -m systems.gpu_check "$OUT" --cells "$HERE/cells" --budget-s $((MINUTES * 60)) --started-at "$START" ${ARGS[@]+"${ARGS[@]}"}
