@@ -246,7 +246,8 @@ def provenance_rows(provenance_paths, config: dict, forcefield_files) -> list[tu
         rows.append((f"{label}: OpenMM / platform", f"{pr['openmm_version']} / {pr['platform']} {pr.get('properties', {})}"))
         rows.append((f"{label}: length, step, temperature", f"{pr['length_ps']} ps, {pr['timestep_fs']} fs, {pr['temperature_k']} K"))
         rows.append((f"{label}: seeds", json.dumps({"packing": pr.get("packing_seed"), **pr["seeds"]})))
-        rows.append((f"{label}: speed", f"{pr['ns_per_day']:.2f} ns/day on {pr.get('host', '?')}"))
+        speed = pr.get("ns_per_day") if pr.get("ns_per_day") is not None else pr.get("ns_per_day_all_attempts")
+        rows.append((f"{label}: speed", f"{speed:.2f} ns/day on {pr.get('host', '?')}" if speed is not None else f"not recorded (host {pr.get('host', '?')})"))
     for f in forcefield_files:
         text = Path(f).read_text()
         head = text.split("-->", 1)[0].split("<!--", 1)[-1] if "<!--" in text else ""

@@ -22,7 +22,25 @@ import openmm.unit as unit
 
 from systems.files import atomic_path, fsync_file, part_path, write_json, write_text
 from systems.platforms import describe_context
-from systems.resume import LOCK, Faults, RunInterrupted, StopSignals, check_frames, commit, fingerprint, join_segments, load_progress, run_lock
+from systems.resume import (
+    FINAL,
+    LOCK,
+    Faults,
+    RunInterrupted,
+    StopSignals,
+    check_frames,
+    commit,
+    file_record,
+    fingerprint,
+    finish,
+    join_segments,
+    load_progress,
+    restart_points,
+    restore,
+    roll_back,
+    run_lock,
+    verify,
+)
 
 
 class SimulationExploded(RuntimeError):
@@ -211,38 +229,83 @@ def run_nvt(
             log.write(f"{label}: {text}\n")
             log.flush()
 
+    outputs = {"trajectory": paths["traj"], "state_log": paths["csv"], "provenance": Path(provenance_path)}
+    if final_state_path is not None:
+        outputs["final_state"] = Path(final_state_path)
+
     with run_lock(work), StopSignals() as stop:
         progress = load_progress(work, fp, log=log, label=label)
+        if progress and progress.get("finished"):
+            why = restore(work, progress, outputs) if progress["step"] == n_steps else f"it has {progress['step']} steps, this run {n_steps}"
+            if why is None:
+                say(f"this run finished earlier: its outputs were published again from {work}, nothing recomputed")
+                (work / LOCK).unlink(missing_ok=True)  # ours: we hold it
+                return json.loads((work / FINAL["provenance"]).read_text())
+            say(f"the finished run in {work} is not used ({why}); starting from the beginning")
+            progress = None
+            load_progress(work, "", log=None)
         if progress and progress["step"] > n_steps:
             say(f"the checkpoint in {work} is past the end of this run ({progress['step']} > {n_steps} steps); starting from the beginning")
             progress = None
             load_progress(work, "", log=None)
-        start_step = progress["step"] if progress else 0
         # a resumed run gets its own integrator seed: a checkpoint restores the random-number state anyway, and
         # after a State (which has none) the noise must not repeat the first attempt's
-        integ = _integrator(temperature_k, friction_per_ps, timestep_fs, int(seed) if not progress else int(seed) + 7919 * (len(progress["attempts"]) + 1))
+        resuming = bool(progress and progress.get("checkpoint"))
+        integ = _integrator(temperature_k, friction_per_ps, timestep_fs, int(seed) + 7919 * (len(progress["attempts"]) + 1) if resuming else int(seed))
         sim = app.Simulation(topology, system, integ, platform, properties)
         info = describe_context(sim.context)
-        resumed_from = "start"
-        if progress:
-            try:
-                if progress.get("platform") != info["platform"] or progress.get("openmm_version") != info["openmm_version"]:
-                    raise mm.OpenMMException(
-                        f"written by OpenMM {progress.get('openmm_version')} on {progress.get('platform')}, this is "
+        resumed_from, rejected = "start", []
+        # every committed point, newest first, checkpoint before State; each file is checked against the size
+        # and sha256 recorded when it was committed (OpenMM loads a cut checkpoint without a word)
+        for point in restart_points(progress) if progress else []:
+            for source in ("checkpoint", "state"):
+                name = point[source]
+                if source == "checkpoint" and (point.get("platform"), point.get("openmm_version")) != (info["platform"], info["openmm_version"]):
+                    why = (
+                        f"written by OpenMM {point.get('openmm_version')} on {point.get('platform')}, this is "
                         f"OpenMM {info['openmm_version']} on {info['platform']}"
                     )
-                sim.context.loadCheckpoint((work / progress["checkpoint"]).read_bytes())
-                resumed_from = "checkpoint"
-            except Exception as exc:  # OpenMM raises a plain Exception for a checkpoint of other hardware
-                say(f"checkpoint not loadable ({exc}); continuing from the portable State instead")
-                sim.context.setState(mm.XmlSerializer.deserialize((work / progress["state"]).read_text()))
-                resumed_from = "state"
+                else:
+                    why = verify(work / name, (point.get("files") or {}).get(name))
+                if why is None:
+                    try:
+                        if source == "checkpoint":
+                            sim.context.loadCheckpoint((work / name).read_bytes())
+                        else:
+                            sim.context.setState(mm.XmlSerializer.deserialize((work / name).read_text()))
+                    except Exception as exc:  # OpenMM raises a plain Exception for a checkpoint of other hardware
+                        why = f"not loadable: {exc}"
+                if why is None:
+                    resumed_from = source if point["which"] == "last commit" else f"previous {source}"
+                    break
+                rejected.append(f"{name} ({point['which']}, step {point['step']}): {why}")
+                say(
+                    f"{source} not loadable ({why}); continuing from the portable State instead"
+                    if source == "checkpoint"
+                    else f"State {name} of step {point['step']} not usable ({why})"
+                )
+            if resumed_from != "start":
+                if point["which"] != "last commit":
+                    say(f"the last commit's files failed their checks; going back to the previous commit, step {point['step']}")
+                    roll_back(work, progress, point)
+                break
+        if progress and resumed_from == "start" and progress.get("checkpoint"):
+            say("no committed checkpoint or State passes its checks; starting from the beginning (earlier attempts stay in the record)")
+            attempts = progress["attempts"]
+            load_progress(work, "", log=None)
+            progress = None
+        if progress and resumed_from != "start":
+            start_step = progress["step"]
             sim.context.setStepCount(start_step)
             say(f"resuming at step {start_step}/{n_steps} from the {resumed_from} in {work}")
         else:
+            start_step = 0
             sim.context.setPositions(np.asarray(positions_nm) * unit.nanometer)
             sim.context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed))
-            progress = {"fingerprint": fp, "step": 0, "segments": [], "attempts": []}
+            sim.context.setTime(0.0)
+            sim.context.setStepCount(0)
+            prior = progress["attempts"] if progress else (attempts if rejected else [])
+            progress = {"fingerprint": fp, "step": 0, "segments": [], "attempts": prior, "checkpoint": None, "state": None, "previous": None}
         attempt = {
             "start_step": start_step,
             "resumed_from": resumed_from,
@@ -251,6 +314,8 @@ def run_nvt(
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "platform": info["platform"],
         }
+        if rejected:
+            attempt["rejected"] = rejected
         say(
             f"NVT {length_ps} ps at {temperature_k} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
             f"checkpoint every {ckpt_every} steps in {work}, platform {info['platform']} {info['properties']}"
@@ -292,13 +357,16 @@ def run_nvt(
             write_text(work / st, mm.XmlSerializer.serialize(state), durable=True)
             n_checkpoints[0] += 1
             faults.in_checkpoint(n_checkpoints[0])
+            previous = restart_points(progress)[:1]  # kept as a fallback in case this commit's files are damaged
             progress.update(
                 step=step,
                 time_ps=state.getTime().value_in_unit(unit.picosecond),
                 checkpoint=ckpt,
                 state=st,
+                files={ckpt: file_record(work / ckpt), st: file_record(work / st)},
                 platform=info["platform"],
                 openmm_version=info["openmm_version"],
+                previous={k: v for k, v in previous[0].items() if k != "which"} if previous else None,
             )
             progress["segments"].append(seg)
             record("lost after this checkpoint (killed, or the node failed)")
@@ -318,6 +386,10 @@ def run_nvt(
             attempt.update(end_step=sim.currentStep, stopped_by=stopped_by, wall_time_s=time.perf_counter() - t0)
             progress["attempts"] = prior_attempts + [dict(attempt)]
 
+        t0 = time.perf_counter()
+        record("lost before its first checkpoint (killed, or the node failed)")  # every attempt is in the record
+        commit(work, progress)
+
         def get_state(**what):
             try:
                 return sim.context.getState(**what)
@@ -327,7 +399,6 @@ def run_nvt(
         def full_state():
             return get_state(getPositions=True, getVelocities=True, getEnergy=True, getParameters=True)
 
-        t0 = time.perf_counter()
         last = t0
         chunk = min(every, 100, faults.points.get("max_chunk", every))  # steps per call: tuned to ~1 s so signals are seen quickly
         open_segment()
@@ -398,13 +469,17 @@ def run_nvt(
         wall = time.perf_counter() - t0
         record("end")
         commit(work, progress)
-        join_segments(work, progress["segments"], part["traj"], part["csv"])
-        check_frames(part["traj"], every, n_frames)
+        made = {"trajectory": work / "joined.part.xtc", "state_log": work / "joined.part.csv"}
+        join_segments(work, progress["segments"], made["trajectory"], made["state_log"])
+        check_frames(made["trajectory"], every, n_frames)
+        faults.in_join()
         state = sim.context.getState(getPositions=True, getVelocities=True, getEnergy=True)
         if final_state_path is not None:
-            write_text(final_state_path, mm.XmlSerializer.serialize(state))
+            made["final_state"] = work / "made_final_state.xml"
+            write_text(made["final_state"], mm.XmlSerializer.serialize(state))
         done_steps = sum(a["end_step"] - a["start_step"] for a in progress["attempts"])
         wall_all = sum(a["wall_time_s"] for a in progress["attempts"])
+        speed_all = ns_per_day(wall_all / done_steps, timestep_fs) if done_steps > 0 and wall_all > 0 else None
         prov = {
             "label": label,
             **info,
@@ -420,25 +495,21 @@ def run_nvt(
             "seeds": {"velocities": int(seed), "integrator": int(seed)},
             "attempts": progress["attempts"],
             "wall_time_s": wall_all,
-            "ns_per_day": ns_per_day(wall / max(n_steps - start_step, 1), timestep_fs) if n_steps > start_step else None,
-            "ns_per_day_all_attempts": ns_per_day(wall_all / max(done_steps, 1), timestep_fs),
+            # this attempt's speed; an attempt that only joined the segments (its predecessor was killed while
+            # joining) ran no step, and then the speed over all attempts stands in
+            "ns_per_day": ns_per_day(wall / (n_steps - start_step), timestep_fs) if n_steps > start_step and wall > 0 else speed_all,
+            "ns_per_day_all_attempts": speed_all,
             "final_potential_energy_kj_mol": state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
             "host": os.uname().nodename,
         }
         if extra_provenance:
             prov.update(extra_provenance)
-        for k in ("traj", "csv"):
-            part[k].replace(paths[k])
-        write_json(provenance_path, prov)
-        # the outputs are in place: the work folder's segments and checkpoints are no longer needed
-        for p in work.iterdir():
-            if p.name != LOCK:
-                p.unlink()
+        made["provenance"] = work / "made_provenance.json"
+        write_json(made["provenance"], prov)
+        # the outputs go into the work folder, are committed as finished, and are published from there (hard links):
+        # a kill at any point leaves a folder the next attempt finishes from, without redoing the MD
+        finish(work, progress, made, outputs, faults)
     (work / LOCK).unlink(missing_ok=True)
-    try:
-        work.rmdir()
-    except OSError:
-        pass
     return prov
 
 

@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from systems.files import json_safe, write_text
+from systems.files import fsync_file, json_safe, write_text
 
 PROGRESS = "progress.json"
 LOCK = "lock"
@@ -95,6 +95,68 @@ def fingerprint(system_xml: str, positions_nm, params: dict) -> str:
     return h.hexdigest()
 
 
+#: what a finished run keeps in its work folder: the outputs' data (hard links to the outputs, no extra disk)
+FINAL = {"trajectory": "final.xtc", "state_log": "final.csv", "final_state": "final_state.xml", "provenance": "final_provenance.json"}
+
+
+def file_record(path: Path) -> dict:
+    """Size and sha256 of a file, recorded when it is committed and checked before it is used."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def verify(path: Path, record: dict | None) -> str | None:
+    """None if ``path`` is the file ``record`` describes; else why not (missing, cut, changed)."""
+    if record is None:
+        return None  # committed before records were kept: nothing to check against
+    if not path.exists():
+        return f"{path.name} is missing"
+    size = path.stat().st_size
+    if size != record["bytes"]:
+        return f"{path.name} has {size} bytes, {record['bytes']} were committed (cut or overwritten)"
+    if file_record(path)["sha256"] != record["sha256"]:
+        return f"{path.name} differs from what was committed (sha256)"
+    return None
+
+
+def named_files(progress: dict) -> set:
+    """Every file the record names: segments, the current and the previous checkpoint and State, a finished run's files."""
+    names = set()
+    for seg in progress.get("segments", []):
+        names.update({seg["xtc"], seg["csv"]})
+    for snap in (progress, progress.get("previous") or {}):
+        names.update(n for n in (snap.get("checkpoint"), snap.get("state")) if n)
+    names.update((progress.get("finished") or {}).keys())
+    return names
+
+
+def restart_points(progress: dict) -> list[dict]:
+    """The committed points a run can resume from, newest first: this commit's, then the previous commit's."""
+    points = []
+    if progress.get("checkpoint"):
+        points.append({k: progress.get(k) for k in ("step", "time_ps", "checkpoint", "state", "files", "platform", "openmm_version")})
+        points[-1]["n_segments"] = len(progress["segments"])
+        points[-1]["which"] = "last commit"
+    prev = progress.get("previous")
+    if prev and prev.get("checkpoint"):
+        points.append(dict(prev, which="previous commit"))
+    return points
+
+
+def roll_back(work: Path, progress: dict, point: dict) -> None:
+    """Make ``point`` (the previous commit) the current one: later segments and files are dropped."""
+    progress.update({k: point[k] for k in ("step", "time_ps", "checkpoint", "state", "files", "platform", "openmm_version")})
+    progress["segments"] = progress["segments"][: point["n_segments"]]
+    progress["previous"] = None
+    keep = named_files(progress) | {LOCK, PROGRESS}
+    for p in work.iterdir():
+        if p.is_file() and p.name not in keep:
+            p.unlink()
+
+
 def load_progress(work: Path, fp: str, log=None, label: str = "") -> dict | None:
     """The committed progress of a run with fingerprint ``fp``, or None (and a clean folder) to start afresh."""
     path = work / PROGRESS
@@ -109,11 +171,7 @@ def load_progress(work: Path, fp: str, log=None, label: str = "") -> dict | None
             if log:
                 log.write(f"{label}: {work} holds a run of other inputs or parameters; starting from the beginning\n")
             progress = None
-    keep = {LOCK, PROGRESS} if progress else {LOCK}
-    if progress:
-        for seg in progress["segments"]:
-            keep.update({seg["xtc"], seg["csv"]})
-        keep.update({progress["checkpoint"], progress["state"]})
+    keep = ({LOCK, PROGRESS} | named_files(progress)) if progress else {LOCK}
     for p in work.iterdir():
         if p.name not in keep and p.is_file():
             p.unlink()  # written after the last commit, or by a run of other inputs
@@ -121,12 +179,66 @@ def load_progress(work: Path, fp: str, log=None, label: str = "") -> dict | None
 
 
 def commit(work: Path, progress: dict) -> None:
-    """Replace ``progress.json`` (the commit), then delete checkpoints it no longer names."""
+    """Replace ``progress.json`` (the commit), then delete the files it no longer names.
+
+    The record keeps the previous commit's checkpoint and State besides the current ones, so a damaged current
+    pair still leaves a point to resume from.
+    """
     write_text(work / PROGRESS, json.dumps(json_safe(progress), indent=1, allow_nan=False), durable=True)
-    named = {progress["checkpoint"], progress["state"]}
-    for p in list(work.glob("checkpoint_*.chk")) + list(work.glob("state_*.xml")):
+    named = named_files(progress)
+    for p in list(work.glob("checkpoint_*.chk")) + list(work.glob("state_*.xml")) + list(work.glob("segment_*")):
         if p.name not in named:
             p.unlink()
+
+
+def publish(src: Path, dst: Path) -> None:
+    """Put ``src`` at ``dst`` in one rename: a hard link (no copy, no extra disk), or a copy where links fail."""
+    import shutil
+
+    tmp = dst.with_name(f"{dst.name}.part.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def finish(work: Path, progress: dict, made: dict, outputs: dict, faults: Faults | None = None) -> None:
+    """End a run so that no kill can lose it: the made files move into the work folder and are committed as
+    finished (with sizes and hashes), checkpoints and segments go, then each output is published from there.
+
+    ``made`` and ``outputs`` map keys of :data:`FINAL` to the files written (anywhere on the same file system)
+    and to the declared outputs. A process killed at any point leaves either the old record (the rerun joins
+    again) or the finished one (the rerun publishes the outputs again, see :func:`restore`); the MD is never
+    redone and the folder never blocks a rerun.
+    """
+    for key, path in made.items():
+        os.replace(path, work / FINAL[key])
+        fsync_file(work / FINAL[key])
+    progress["finished"] = {FINAL[k]: file_record(work / FINAL[k]) for k in made}
+    progress["segments"], progress["previous"] = [], None
+    progress["checkpoint"] = progress["state"] = None
+    commit(work, progress)
+    for p in work.iterdir():
+        if p.is_file() and p.name not in named_files(progress) | {LOCK, PROGRESS}:
+            p.unlink()
+    for k, (key, dst) in enumerate(outputs.items()):
+        if faults:
+            faults.in_finish(k)
+        publish(work / FINAL[key], Path(dst))
+
+
+def restore(work: Path, progress: dict, outputs: dict) -> str | None:
+    """Publish a finished run's outputs again; None on success, else why not (then the run starts over)."""
+    for name, record in progress["finished"].items():
+        why = verify(work / name, record)
+        if why:
+            return why
+    for key, dst in outputs.items():
+        publish(work / FINAL[key], Path(dst))
+    return None
+
 
 
 class StopSignals:
@@ -165,6 +277,8 @@ class Faults:
     - ``sigterm_after_step=N``: send itself SIGTERM once the step count reaches N.
     - ``nan_after_step=N``: set one mobile atom's position to NaN once the step count reaches N.
     - ``max_chunk=N``: at most N steps per integrator call (a slow machine, where a stop falls between frames).
+    - ``kill_in_join=1``: at the end, with the segments joined into the work folder's part files, SIGKILL.
+    - ``kill_in_finish=K``: at the end, after the finished record is committed and K outputs are published, SIGKILL.
 
     With ``TFSI_MD_FAULT_ONCE=PATH`` the faults fire in one process only: the first to fire creates PATH, and a
     process that finds PATH has none (so a retried job, a new process, runs clean).
@@ -206,6 +320,14 @@ class Faults:
         if self._once("kill_in_frame_write", frame == self.points.get("kill_in_frame_write")):
             size_after = path.stat().st_size
             os.truncate(path, size_before + (size_after - size_before) // 2)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def in_join(self) -> None:
+        if self._once("kill_in_join", "kill_in_join" in self.points):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def in_finish(self, published: int) -> None:
+        if self._once("kill_in_finish", published == self.points.get("kill_in_finish")):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def in_checkpoint(self, count: int) -> None:

@@ -84,11 +84,19 @@ def uninterrupted(built, tmp_path_factory):
     return frames(d)
 
 
+FINAL = {"trajectory.xtc": "final.xtc", "state_log.csv": "final.csv", "final_state.xml": "final_state.xml", "provenance.json": "final_provenance.json"}
+
+
 def check_complete(run_dir):
-    """Every output exists, the work folder is gone, and the trajectory has one frame per interval, in order."""
+    """Every output exists, the trajectory has one frame per interval, in order, and the work folder holds only
+    the finished record and the outputs' data (the same files: hard links, no extra disk), no lock, no part file."""
     for name in OUTPUTS:
         assert (run_dir / name).exists(), name
-    assert not (run_dir / "md_work").exists()
+    work = run_dir / "md_work"
+    assert sorted(p.name for p in work.iterdir()) == sorted(["progress.json", *FINAL.values()])
+    for out, kept in FINAL.items():
+        assert (work / kept).stat().st_ino == (run_dir / out).stat().st_ino, out
+    assert set(json.loads((work / "progress.json").read_text())["finished"]) == set(FINAL.values())
     assert not list(run_dir.glob("*.part*"))
     xyz, time_ps, steps = frames(run_dir)
     assert list(steps) == FRAME_STEPS  # exactly one frame per interval: no gap, no duplicate
@@ -117,8 +125,10 @@ def test_kill_9_then_resume_gives_the_uninterrupted_trajectory(built, uninterrup
     assert r.returncode == -signal.SIGKILL, r.stdout + r.stderr
     for name in OUTPUTS:
         assert not (d / name).exists(), f"a killed run left {name}"
-    if committed_step is None:
-        assert not (d / "md_work" / "progress.json").exists()
+    if committed_step is None:  # the record has the attempt, and no point to resume from
+        prog = _progress(d)
+        assert prog["step"] == 0 and prog["checkpoint"] is None
+        assert [a["stopped_by"] for a in prog["attempts"]] == ["lost before its first checkpoint (killed, or the node failed)"]
     else:
         assert _progress(d)["step"] == committed_step
     r = run_md(d)
@@ -130,9 +140,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_trajectory(built, uninterrup
     # one thread the resumed run is the uninterrupted run, frame for frame (XTC precision is 0.001 nm)
     np.testing.assert_array_equal(xyz, uninterrupted[0])
     assert prov["attempts"][-1]["resumed_from"] == ("checkpoint" if committed_step else "start")
+    assert len(prov["attempts"]) == 2  # every attempt, also one that died before its first checkpoint
     if committed_step:
         assert prov["attempts"][0]["end_step"] == committed_step
         assert "lost after this checkpoint" in prov["attempts"][0]["stopped_by"]
+    else:
+        assert prov["attempts"][0]["end_step"] == 0 and "before its first checkpoint" in prov["attempts"][0]["stopped_by"]
 
 
 def test_sigterm_saves_exits_75_and_resumes(built, uninterrupted, tmp_path):
@@ -270,3 +283,85 @@ def test_an_explosion_stops_with_a_message_and_keeps_the_last_good_checkpoint(bu
     assert (d / "md_work" / prog["checkpoint"]).exists() and (d / "md_work" / prog["state"]).exists()
     for name in OUTPUTS:
         assert not (d / name).exists()
+
+
+def _temperatures(run_dir):
+    rows = (run_dir / "state_log.csv").read_text().splitlines()
+    head = rows[0].lstrip("#").replace('"', "").split(",")
+    col = next(i for i, h in enumerate(head) if h.startswith("Temperature"))
+    return {int(r.split(",")[0]): float(r.split(",")[col]) for r in rows[1:]}
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.25])
+def test_a_cut_checkpoint_is_caught_and_the_state_used(built, uninterrupted, tmp_path, fraction):
+    """OpenMM loads a cut checkpoint without an error (all velocities zero at half, old positions at a quarter):
+    the size and hash recorded at the commit catch it, and the run continues from the portable State."""
+    ref = _copy_built(built, tmp_path / "ref")
+    assert run_md(ref).returncode == 0
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_after_step=130").returncode == -signal.SIGKILL
+    ckpt = d / "md_work" / _progress(d)["checkpoint"]
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: int(len(data) * fraction)])  # what a full disk or a copy cut short leaves
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"has {int(len(data) * fraction)} bytes, {len(data)} were committed" in r.stdout
+    xyz, prov = check_complete(d)
+    last = prov["attempts"][-1]
+    assert last["resumed_from"] == "state" and last["start_step"] == 120
+    assert "cut or overwritten" in last["rejected"][0]
+    np.testing.assert_array_equal(xyz[:6], uninterrupted[0][:6])  # the State holds step 120 exactly
+    # the velocities came back with the State: 20 steps on, the temperature is the uninterrupted run's, give or
+    # take the noise of 64 atoms; zeroed velocities would have roughly halved it
+    t_resumed, t_ref = _temperatures(d)[140], _temperatures(ref)[140]
+    assert 0.75 < t_resumed / t_ref < 1.33, (t_resumed, t_ref)
+
+
+def test_a_damaged_last_commit_falls_back_to_the_previous_one(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_after_step=130").returncode == -signal.SIGKILL
+    prog = _progress(d)
+    assert prog["step"] == 120 and prog["previous"]["step"] == 60
+    (d / "md_work" / prog["checkpoint"]).write_bytes(b"")  # both files of the last commit damaged
+    state = d / "md_work" / prog["state"]
+    text = state.read_text()
+    at = text.index("<Position x=") + len('<Position x="') + 2  # a digit of the first position: same size, new value
+    state.write_text(text[:at] + ("1" if text[at] != "1" else "2") + text[at + 1 :])
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "going back to the previous commit, step 60" in r.stdout
+    xyz, prov = check_complete(d)
+    last = prov["attempts"][-1]
+    assert last["resumed_from"] == "previous checkpoint" and last["start_step"] == 60
+    assert len(last["rejected"]) == 2 and "differs from what was committed" in last["rejected"][1]
+    np.testing.assert_array_equal(xyz, uninterrupted[0])  # the previous checkpoint restores step 60 exactly
+
+
+def test_a_kill_while_the_segments_are_joined_is_finished_by_the_next_attempt(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_in_join=1").returncode == -signal.SIGKILL
+    assert _progress(d)["step"] == 200 and not (d / "trajectory.xtc").exists()
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    xyz, prov = check_complete(d)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+    assert prov["attempts"][-1]["start_step"] == prov["attempts"][-1]["end_step"] == 200
+    # the attempt that only joined ran no step: the speed over all attempts stands in, never null
+    assert prov["ns_per_day"] == prov["ns_per_day_all_attempts"] > 0
+
+
+@pytest.mark.parametrize("published", [0, 1, 2, 3])
+def test_a_kill_while_finishing_never_redoes_the_md_nor_blocks_a_rerun(built, uninterrupted, tmp_path, published):
+    """Killed after the finished commit with 0-3 of the 4 outputs published; Snakemake then deletes whatever
+    outputs exist (an incomplete job) and runs the job again: the outputs come back from the work folder."""
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault=f"kill_in_finish={published}").returncode == -signal.SIGKILL
+    assert sum((d / name).exists() for name in OUTPUTS) == published
+    for name in OUTPUTS:
+        (d / name).unlink(missing_ok=True)
+    r = run_md(d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "outputs were published again" in r.stdout and "NVT" not in r.stdout  # no MD set up, no step taken
+    xyz, prov = check_complete(d)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+    assert [a["stopped_by"] for a in prov["attempts"]] == ["end"]

@@ -100,6 +100,14 @@ def _steps(path):
     return list(np.asarray(steps))
 
 
+def _committed_step(run_dir):
+    """The step of the run's last commit (0 until its first checkpoint; the record exists from the start)."""
+    try:
+        return json.loads((run_dir / "md_work/progress.json").read_text())["step"]
+    except (OSError, ValueError):
+        return 0
+
+
 def test_time_limit_and_scancel_are_retried_and_resume(slurm, tmp_path):
     """r0 runs past a 1-minute limit (SIGTERM from SLURM); r1 is scancel'ed. Both retry, resume and finish."""
     cfg = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
@@ -141,7 +149,7 @@ def test_time_limit_and_scancel_are_retried_and_resume(slurm, tmp_path):
             q = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T"], capture_output=True, text=True, timeout=30).stdout
             for line in q.splitlines():
                 job, comment, state = line.split("|")
-                if comment.endswith("wildcards_bare_li_r1") and state == "RUNNING" and (tmp_path / "results/bare_li/r1/md_work/progress.json").exists():
+                if comment.endswith("wildcards_bare_li_r1") and state == "RUNNING" and _committed_step(tmp_path / "results/bare_li/r1") > 0:
                     r1_job = job
             time.sleep(0.5)
         assert r1_job, "the r1 MD job never got to its first checkpoint"

@@ -53,7 +53,7 @@ def test_killed_md_job_is_retried_by_the_default_profile_and_resumes(tmp_path):
     assert log.count("bare_li/r0: job started") == 1  # Snakemake removes a failed attempt's log
     assert "resuming at step 120/200 from the checkpoint" in log
     assert _steps(tmp_path / TARGET) == list(range(20, 201, 20))
-    assert not (tmp_path / "results/bare_li/r0/md_work").exists()
+    assert not (tmp_path / "results/bare_li/r0/md_work/lock").exists()
     attempts = json.loads((tmp_path / "results/bare_li/r0/provenance.json").read_text())["attempts"]
     assert [(a["start_step"], a["end_step"], a["resumed_from"]) for a in attempts] == [(0, 120, "start"), (120, 200, "checkpoint")]
 
@@ -72,3 +72,21 @@ def test_rerun_after_a_killed_job_resumes_and_outputs_are_never_half_written(tmp
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "resuming at step 120/200 from the checkpoint" in (tmp_path / "logs/run_nvt/bare_li_r0.log").read_text()
     assert _steps(tmp_path / TARGET) == list(range(20, 201, 20))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("published", [0, 2])
+def test_a_job_killed_while_finishing_is_completed_by_the_rerun_without_redoing_the_md(tmp_path, published):
+    """SIGKILL after the finished record, with none or two of the four outputs in place: Snakemake counts the job
+    incomplete and deletes its outputs; `--rerun-incomplete` publishes them again from md_work in a second."""
+    cfg = _config(tmp_path)
+    args = [TARGET, "--cores", "2", "--configfile", str(cfg)]
+    r = _snakemake(args, tmp_path, fault=f"kill_in_finish={published}")
+    assert r.returncode != 0 and (tmp_path / "fault.fired").exists()
+    r = _snakemake(["--rerun-incomplete"] + args, tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    log = (tmp_path / "logs/run_nvt/bare_li_r0.log").read_text()
+    assert "outputs were published again" in log and "resuming" not in log and "NVT" not in log
+    assert _steps(tmp_path / TARGET) == list(range(20, 201, 20))
+    attempts = json.loads((tmp_path / "results/bare_li/r0/provenance.json").read_text())["attempts"]
+    assert [(a["start_step"], a["end_step"]) for a in attempts] == [(0, 200)]  # one attempt did all the MD
