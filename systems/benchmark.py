@@ -124,7 +124,8 @@ def _production(task) -> dict:
             task["system_xml"], task["pdb"], outputs, md, seed=task["seed"], threads=task["threads"], label=task["label"], log=log,
             geometry_json=task.get("geometry"),
         )  # fmt: skip
-    return {"wall_s": prov["wall_time_s"], "steps": prov["n_steps"], "frames": prov["n_frames"], "every": every, "context": prov}
+    # ended_at - wall_s is when this job's MD loop started (to the second's fraction): jobs run at once overlap that much
+    return {"wall_s": prov["wall_time_s"], "steps": prov["n_steps"], "frames": prov["n_frames"], "every": every, "context": prov, "ended_at": time.time()}
 
 
 def synthetic_trajectory(pdb, n_frames: int, out_xtc, step_nm: float = 0.01, seed: int = 0) -> None:

@@ -5,7 +5,7 @@ The folder holds
 ``wheels/``
     OpenMM, its CUDA plugin and mdtraj (with the two small pure-Python packages mdtraj imports), downloaded
     with ``pip download`` for the node's Python, CUDA major version and glibc, not for this machine. numpy
-    is not carried: the node's Python has it (see ``shared/reference/gpu-offline-node.md``).
+    is not carried: the node's Python has it (see ``../shared/reference/gpu-offline-node.md`` beside the project).
 ``code/systems/``
     The few modules of this project the check imports (:data:`CODE`), nothing else.
 ``cells/``
@@ -39,6 +39,7 @@ RUN_SH = r"""#!/usr/bin/env bash
 # GPU check of this project on an offline GPU node; made by `snakemake --cores 1 gpu_bundle` (systems/gpu_bundle.py).
 # Usage: bash run.sh OUT_DIR [--minutes 8] [any option of `python -m systems.gpu_check`, e.g. --tiny]
 # Needs: python3 with numpy (PYTHON=... to choose another), an NVIDIA driver. No network.
+# The wheels go to GPU_BUNDLE_SITE (default: site/ beside this script, or OUT_DIR/site if this folder is read-only).
 set -euo pipefail
 START=$(date +%s)
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -48,28 +49,41 @@ MINUTES=8
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --minutes) MINUTES=$2; shift 2 ;;
+    --minutes)
+      [ $# -ge 2 ] || { echo "run.sh: --minutes needs a number" >&2; exit 2; }
+      MINUTES=$2
+      shift 2
+      ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
+BUDGET=$(awk -v m="$MINUTES" 'BEGIN { if (m + 0 <= 0) exit 1; printf "%d", m * 60 }') || { echo "run.sh: --minutes $MINUTES is not a positive number" >&2; exit 2; }
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-SITE=${SITE:-$HERE/site}
+LOG="$OUT/gpu_check.log"
+unset OPENMM_PLUGIN_DIR  # a module environment's plugins of another OpenMM version must not load
+if [ -w "$HERE" ]; then SITE=${GPU_BUNDLE_SITE:-$HERE/site}; else SITE=${GPU_BUNDLE_SITE:-$OUT/site}; fi
 if ls "$HERE"/wheels/*.whl >/dev/null 2>&1; then
-  if [ ! -f "$SITE/.installed" ]; then
-    echo "installing $(ls "$HERE"/wheels/*.whl | wc -l) wheels into $SITE"
-    rm -rf "$SITE"
-    if "$PYTHON" -m pip --version >/dev/null 2>&1; then
-      "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$SITE" "$HERE"/wheels/*.whl
-    else  # no pip: a wheel is a zip laid out for site-packages
-      for w in "$HERE"/wheels/*.whl; do "$PYTHON" -m zipfile -e "$w" "$SITE"; done
+  STAMP=$(cksum <"$HERE/manifest.json")
+  if [ ! -f "$SITE/.gpu_bundle_site" ] || [ "$(cat "$SITE/.gpu_bundle_site")" != "$STAMP" ]; then
+    if [ -e "$SITE" ] && [ ! -f "$SITE/.gpu_bundle_site" ]; then
+      echo "run.sh: $SITE exists and was not made by run.sh; set GPU_BUNDLE_SITE to an empty or new folder" | tee -a "$LOG" >&2
+      exit 2
     fi
-    touch "$SITE/.installed"
+    echo "installing $(ls "$HERE"/wheels/*.whl | wc -l) wheels into $SITE" | tee -a "$LOG"
+    rm -rf "$SITE"
+    mkdir -p "$SITE"
+    if "$PYTHON" -m pip --version >/dev/null 2>&1; then
+      "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$SITE" "$HERE"/wheels/*.whl 2>&1 | tee -a "$LOG"
+    else  # no pip: a wheel is a zip laid out for site-packages
+      for w in "$HERE"/wheels/*.whl; do "$PYTHON" -m zipfile -e "$w" "$SITE" 2>&1 | tee -a "$LOG"; done
+    fi
+    echo "$STAMP" >"$SITE/.gpu_bundle_site"
   fi
   export PYTHONPATH="$HERE/code:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 else
-  echo "no wheels in this bundle: using $PYTHON's own OpenMM and mdtraj"
+  echo "no wheels in this bundle: using $PYTHON's own OpenMM and mdtraj" | tee -a "$LOG"
   export PYTHONPATH="$HERE/code${PYTHONPATH:+:$PYTHONPATH}"
 fi
 # The CUDA plugin finds libnvrtc and libcufft through a RUNPATH relative to its own site-packages
@@ -91,11 +105,14 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 if [ -n "$NVLIB" ]; then
   export LD_LIBRARY_PATH="$NVLIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  echo "CUDA libraries searched in: $NVLIB" | tee -a "$OUT/gpu_check.log"
+  echo "CUDA libraries searched in: $NVLIB" | tee -a "$LOG"
 fi
-"$PYTHON" -c "import sys, numpy, openmm; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'OpenMM', openmm.__version__)" | tee -a "$OUT/gpu_check.log"
+"$PYTHON" -c "import sys, numpy, openmm; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'OpenMM', openmm.__version__)" 2>&1 | tee -a "$LOG"
 cd "$HERE/code"  # `python -m` puts the working folder first on sys.path: make it the bundle's code
-exec "$PYTHON" -m systems.gpu_check "$OUT" --cells "$HERE/cells" --budget-s $((MINUTES * 60)) --started-at "$START" ${ARGS[@]+"${ARGS[@]}"}
+# the check keeps its budget itself; `timeout` is the backstop for a call that hangs in a driver
+TIMEOUT=()
+if command -v timeout >/dev/null 2>&1; then TIMEOUT=(timeout -k 10 $((BUDGET + 60))); fi
+exec ${TIMEOUT[@]+"${TIMEOUT[@]}"} "$PYTHON" -m systems.gpu_check "$OUT" --cells "$HERE/cells" --budget-s "$BUDGET" --started-at "$START" ${ARGS[@]+"${ARGS[@]}"}
 """
 
 
@@ -112,11 +129,19 @@ def manylinux_tags(glibc: str, arch: str) -> list[str]:
     return tags + [f"manylinux2014_{arch}"]
 
 
-def wheel_requirements(cuda: str, openmm_version: str, mdtraj_version: str) -> list[str]:
-    """The packages the check needs beyond the node's numpy, pinned to the versions that built the cells."""
+def wheel_requirements(cuda: str, openmm_version: str, mdtraj_version: str, pure: dict | None = None) -> list[str]:
+    """The packages the check needs beyond the node's numpy, pinned to the versions that built the cells.
+
+    ``pure`` pins the pure-Python packages mdtraj imports (pyparsing, packaging), by default to this machine's.
+    """
     if str(cuda) not in ("12", "13"):
         raise ValueError(f"cuda {cuda}: OpenMM publishes its CUDA platform as openmm-cuda-12 and openmm-cuda-13")
-    return [f"openmm=={openmm_version}", f"openmm-cuda-{cuda}=={openmm_version}", f"mdtraj=={mdtraj_version}", "pyparsing", "packaging"]
+    if pure is None:
+        from importlib.metadata import version
+
+        pure = {name: version(name) for name in ("pyparsing", "packaging")}
+    reqs = [f"openmm=={openmm_version}", f"openmm-cuda-{cuda}=={openmm_version}", f"mdtraj=={mdtraj_version}"]
+    return reqs + [f"{name}=={v}" for name, v in sorted(pure.items())]
 
 
 def pip_download_command(requirements, dest, python_version: str, glibc: str, arch: str = "x86_64") -> list[str]:
@@ -178,12 +203,13 @@ def make_bundle(out_dir, cells: dict, md_config: dict, settings: dict, replicas:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "code" / "systems").mkdir(parents=True)
     (tmp / "wheels").mkdir()
+    (tmp / "cells").mkdir()
     src = Path(__file__).resolve().parent
     for name in CODE:
         shutil.copyfile(src / name, tmp / "code" / "systems" / name)
     for name, files in cells.items():
         d = tmp / "cells" / name
-        d.mkdir(parents=True)
+        d.mkdir()
         for key, fname in (("system_xml", "system.xml"), ("pdb", "minimized.pdb"), ("geometry", "geometry.json")):
             shutil.copyfile(files[key], d / fname)
     (tmp / "cells" / "cells.json").write_text(json.dumps({"systems": list(cells), "replicas": replicas, "md": md_config}, indent=1))
