@@ -26,6 +26,7 @@ import yaml
 
 from systems import charges as charge_schemes
 from systems import mil101, phthalocyanine
+from systems.readers import StructureFileError, atom_names, decide_bonds, read_charges, read_structure
 from systems.structure import Structure, combine
 from systems.uff import UFF_X_D, uff_epsilon_kj, uff_sigma_nm
 
@@ -48,15 +49,6 @@ BUILDERS = {
 #: builder name -> function(structure) -> charges, for builders that come with a charge set
 BUILDER_CHARGES = {"nh2_mil101_fe_ring": lambda s: np.array([mil101.CHARGES[t] for t in mil101.site_types(s)])}
 
-#: covalent radii (nm), Cordero et al., Dalton Trans. (2008) 2832 (low-spin values for Mn, Fe, Co), used only to
-#: find bonds in structure files that do not list them; a pair is bonded within r_i + r_j + 0.045 nm
-COVALENT_RADII_NM = {
-    "H": 0.031, "Li": 0.128, "B": 0.084, "C": 0.076, "N": 0.071, "O": 0.066, "F": 0.057, "Na": 0.166,
-    "Mg": 0.141, "Al": 0.121, "Si": 0.111, "P": 0.107, "S": 0.105, "Cl": 0.102, "K": 0.203, "Ca": 0.176,
-    "Ti": 0.160, "V": 0.153, "Cr": 0.139, "Mn": 0.139, "Fe": 0.132, "Co": 0.126, "Ni": 0.124, "Cu": 0.132,
-    "Zn": 0.122, "Zr": 0.175, "Br": 0.120, "I": 0.139,
-}  # fmt: skip
-BOND_TOLERANCE_NM = 0.045
 
 
 class CoatingError(ValueError):
@@ -155,137 +147,12 @@ def _schema_message(e) -> str:
     return e.message
 
 
-def read_structure(path) -> tuple[Structure, np.ndarray | None]:
-    """Read a PDB, mmCIF, small-molecule CIF or XYZ file. Returns the Structure (nm) and its cell (nm) or None."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".pdb":
-        import openmm.app as app
-
-        return _from_openmm(app.PDBFile(str(path)))
-    if suffix in (".cif", ".mmcif"):
-        text = path.read_text()
-        if "_atom_site.Cartn_x" in text or "_atom_site.cartn_x" in text:
-            import openmm.app as app
-
-            return _from_openmm(app.PDBxFile(str(path)))
-        return _read_small_cif(path)
-    if suffix == ".xyz":
-        return _read_xyz(path), None
-    raise ValueError(f"unknown structure format {suffix!r} (use .pdb, .cif, .mmcif or .xyz)")
-
-
-def _from_openmm(f):
-    import openmm.unit as unit
-
-    top = f.topology
-    atoms = list(top.atoms())
-    if any(a.element is None for a in atoms):
-        bad = next(a for a in atoms if a.element is None)
-        raise ValueError(f"atom {bad.index} ({bad.name}) has no element")
-    index = {a: k for k, a in enumerate(atoms)}
-    pos = np.array(f.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
-    box = top.getPeriodicBoxVectors()
-    cell = None
-    if box is not None:
-        v = np.array([[box[i][j].value_in_unit(unit.nanometer) for j in range(3)] for i in range(3)])
-        if np.abs(v - np.diag(np.diag(v))).max() > 1e-6:
-            raise ValueError("the cell is not orthorhombic")
-        cell = np.diag(v)
-    s = Structure(
-        [a.element.symbol for a in atoms],
-        [a.name for a in atoms],
-        ["UNK"] * len(atoms),
-        [0] * len(atoms),
-        pos,
-        [(index[b[0]], index[b[1]]) for b in top.bonds()],
-    )
-    return s, cell
-
-
-def _read_small_cif(path):
-    import gemmi
-
-    st = gemmi.read_small_structure(str(path))
-    c = st.cell
-    if max(abs(c.alpha - 90), abs(c.beta - 90), abs(c.gamma - 90)) > 1e-3:
-        raise ValueError(f"the cell is not orthorhombic (angles {c.alpha}, {c.beta}, {c.gamma})")
-    sites = st.get_all_unit_cell_sites()
-    if not sites:
-        raise ValueError("no atom sites")
-    pos = np.array([[p.x, p.y, p.z] for p in (c.orthogonalize(s.fract) for s in sites)]) / 10.0
-    elements = [s.element.name for s in sites]
-    names = [s.label for s in sites]
-    return Structure(elements, names, ["UNK"] * len(sites), [0] * len(sites), pos, []), np.array([c.a, c.b, c.c]) / 10.0
-
-
-def _read_xyz(path) -> Structure:
-    import openmm.app as app
-
-    lines = Path(path).read_text().splitlines()
-    try:
-        n = int(lines[0].split()[0])
-    except (IndexError, ValueError):
-        raise ValueError("the first line must be the number of atoms") from None
-    rows = [ln.split() for ln in lines[2 : 2 + n]]
-    if len(rows) < n or any(len(r) < 4 for r in rows):
-        raise ValueError(f"expected {n} atom lines 'element x y z' after the comment line")
-    elements = []
-    for k, r in enumerate(rows):
-        sym = r[0].capitalize()
-        try:
-            app.Element.getBySymbol(sym)
-        except KeyError:
-            raise ValueError(f"atom {k}: unknown element {r[0]!r}") from None
-        elements.append(sym)
-    pos = np.array([[float(v) for v in r[1:4]] for r in rows]) / 10.0
-    return Structure(elements, elements, ["UNK"] * n, [0] * n, pos, [])
-
-
-def infer_bonds(s: Structure, cell=None) -> list:
-    """Bonds from covalent radii (pairs within r_i + r_j + 0.045 nm, minimum image in ``cell`` x, y if given)."""
-    r = np.array([COVALENT_RADII_NM.get(e, np.nan) for e in s.elements])
-    d = _distances(s.positions, s.positions, cell)
-    lim = r[:, None] + r[None, :] + BOND_TOLERANCE_NM
-    i, j = np.nonzero(np.triu(d < lim, 1) & np.triu(d > 0.3 * (r[:, None] + r[None, :]), 1))
-    return list(zip(i.tolist(), j.tolist()))
-
-
 def _distances(a, b, cell=None):
     d = np.asarray(a)[:, None, :] - np.asarray(b)[None, :, :]
     if cell is not None:
         for ax in (0, 1):
             d[..., ax] -= cell[ax] * np.round(d[..., ax] / cell[ax])
     return np.sqrt((d**2).sum(-1))
-
-
-def _atom_names(elements) -> list[str]:
-    """Unique names of at most 4 characters: element + count (base 36 once decimal does not fit)."""
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    counts: dict = {}
-    out = []
-    for el in elements:
-        counts[el] = counts.get(el, 0) + 1
-        k = counts[el]
-        name = f"{el}{k}"
-        if len(name) > 4:
-            s = ""
-            while k:
-                k, rem = divmod(k, 36)
-                s = digits[rem] + s
-            name = f"{el}{s}"
-            if len(name) > 4:
-                raise ValueError(f"too many {el} atoms in one component for unique 4-character atom names")
-        out.append(name)
-    return out
-
-
-def _read_charges(path) -> np.ndarray:
-    values = []
-    for ln in Path(path).read_text().splitlines():
-        ln = ln.split("#", 1)[0]
-        values += [float(v) for v in ln.split()]
-    return np.array(values, float)
 
 
 # ---------------------------------------------------------------------------------------------------- building
@@ -384,17 +251,19 @@ def _component_structure(comp, folder, where):
         raise CoatingError(f"{where}.structure.file: {path} does not exist")
     try:
         s, cell = read_structure(path)
-    except Exception as err:  # any parser error: the file is unreadable as a structure
+    except StructureFileError as err:
         raise CoatingError(f"{where}.structure.file: cannot read {path}: {err}") from None
-    if s.n_atoms == 0:
-        raise CoatingError(f"{where}.structure.file: {path} has no atoms")
+    except Exception as err:  # any other parser error: the file is unreadable as a structure
+        raise CoatingError(f"{where}.structure.file: cannot read {path}: {type(err).__name__}: {err}") from None
     try:
         names_ok = len(set(s.names)) == s.n_atoms and all(0 < len(n) <= 4 for n in s.names) and s.names != s.elements
-        s.names = list(s.names) if names_ok else _atom_names(s.elements)
+        s.names = list(s.names) if names_ok else atom_names(s.elements)
     except ValueError as err:
         raise CoatingError(f"{where}.structure.file: {err}") from None
-    if not s.bonds:
-        s.bonds = infer_bonds(s, cell if st.get("periodic") else None)
+    try:
+        s.bonds = decide_bonds(s, st.get("bonds", "auto"), cell if st.get("periodic") else None)
+    except ValueError as err:
+        raise CoatingError(f"{where}.structure.bonds: {path}: {err}") from None
     return s, cell, site_types
 
 
@@ -427,7 +296,7 @@ def _component_charges(comp, s, folder, where, compute):
         if not path.is_file():
             raise CoatingError(f"{where}.charges.file: {path} does not exist")
         try:
-            q = _read_charges(path)
+            q = read_charges(path)
         except ValueError as err:
             raise CoatingError(f"{where}.charges.file: cannot read {path}: {err}") from None
         if len(q) != s.n_atoms:
@@ -557,9 +426,10 @@ def _check_internal(s, cell, where):
     i, j = np.unravel_index(np.argmin(d), d.shape)
     if d[i, j] < MIN_DISTANCE_NM:
         img = " (with periodic images in the lateral cell)" if np.linalg.norm(s.positions[i] - s.positions[j]) > d[i, j] + 1e-9 else ""
+        units = " (positions are read in Angstrom: was the file written in nm?)" if d[i, j] < 0.05 else ""
         raise CoatingError(
             f"{where}.structure: atoms {i} ({s.names[i]}) and {j} ({s.names[j]}) are {d[i, j]:.3f} nm apart{img}, closer than "
-            f"{MIN_DISTANCE_NM} nm, and not bonded"
+            f"{MIN_DISTANCE_NM} nm, and not bonded{units}"
         )
 
 

@@ -189,7 +189,11 @@ def pack_electrolyte(
             f"pbc 0. 0. {-0.5 * A:.3f} {box_nm[0] * A:.4f} {box_nm[1] * A:.4f} {(region.z_hi_nm + 2.0) * A:.3f}",
         ]
         if fixed.n_atoms:
-            fixed.write_pdb(wd / "fixed.pdb")
+            # positions only: packmol needs no bonds of a fixed structure, and it crashes (SIGSEGV) on an atom
+            # with many CONECT partners, as a crystal's guessed bonds give
+            bare = fixed.copy()
+            bare.bonds = []
+            bare.write_pdb(wd / "fixed.pdb")
             lines += ["structure fixed.pdb", "  number 1", "  fixed 0. 0. 0. 0. 0. 0.", "end structure"]
         for name in ("tfsi.pdb", "li.pdb"):
             lines += [

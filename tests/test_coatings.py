@@ -164,6 +164,17 @@ REFUSALS = {
     "number without citation": (dict(placement={"on": "slab", "gap_nm": 0.3}), "placement", "citation"),
     "support that does not exist": (dict(placement={"on": "mof", "contact": "lj"}), "placement.on", "neither slab nor an earlier component"),
     "site selecting nothing": (dict(sites={"Co": {"component": "pair", "elements": ["Co"]}}), "sites.Co", "selects no atom"),
+    "empty structure file": (dict(files={"pair.xyz": ""}), "structure.file", "the file is empty"),
+    "coordinate not a number": (dict(files={"pair.xyz": "2\n\nC 0 0 0\nF nan 0 0\n"}), "structure.file", "not a number"),
+    "huge coordinates": (dict(files={"pair.xyz": "2\n\nC 0 0 0\nF 1e9 0 0\n"}), "structure.file", "check the file's units"),
+    "positions in nm, not Angstrom": (  # a C6F6-sized pair written in nm: 0.0134 apart once read as Angstrom
+        dict(files={"pair.xyz": "3\n\nC 0 0 0\nF 0.134 0 0\nC 0 0.139 0\n", "q.txt": "0.25 -0.25 0"}), "structure", "was the file written in nm?",
+    ),
+    "charge file not numbers": (dict(files={"q.txt": "0.25\nminus 0.25\n"}), "charges.file", "line 2: 'minus' is not a number"),
+    "crystal of guessed bonds": (
+        dict(structure={"file": "lif.pdb", "periodic": True, "citation": "x y z"}, files={"lif.pdb": None, "q.txt": "1 -1\n" * 196}),
+        "structure.bonds", "ionic or metallic solid",
+    ),
 }
 
 
@@ -171,7 +182,12 @@ REFUSALS = {
 def test_bad_coating_is_refused_naming_file_and_field(tmp_path, slab, case):
     patch, field, message = REFUSALS[case]
     patch = dict(patch)
-    folder = _coating(tmp_path, files=patch.pop("files", None), **patch)
+    files = patch.pop("files", None)
+    if files and "lif.pdb" in files:
+        from tests.test_readers import rock_salt_pdb
+
+        files = dict(files, **{"lif.pdb": rock_salt_pdb()})
+    folder = _coating(tmp_path, files=files, **patch)
     with pytest.raises(coating.CoatingError) as err:
         coating.check(str(folder), slab)
     text = str(err.value)
@@ -352,3 +368,95 @@ def test_figures_say_so_when_there_is_nothing_to_draw(tmp_path):
     plot_site_rdf({}, {"bare_li": {"sites": {}}}, tmp_path / "s.png")
     for name in ("c.png", "s.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _lif_coating(tmp_path, bonds):
+    """An artificial-SEI layer as users bring it: rock-salt LiF(100), 2 layers, 392 ions, a plain PDB in which
+    every atom is named LI or F in one residue, formal charges +1/-1 from a file, periodic in the lateral cell."""
+    from tests.test_readers import rock_salt_pdb
+
+    folder = tmp_path / "lif_layer"
+    folder.mkdir()
+    (folder / "lif.pdb").write_text(rock_salt_pdb())
+    (folder / "lif.charges").write_text("# formal charges, in the order of lif.pdb\n" + "".join("1\n" if line[76:78] == "LI" else "-1\n" for line in rock_salt_pdb().splitlines() if line.startswith("HETATM")))
+    structure = {"file": "lif.pdb", "periodic": True, "citation": "rock-salt LiF, a = 0.4027 nm, strained 0.1 % to the cell"}
+    if bonds:
+        structure["bonds"] = bonds
+    defn = {
+        "name": "LiF layer",
+        "components": [
+            {
+                "name": "lif",
+                "resname": "LIF",
+                "structure": structure,
+                "charges": {"file": "lif.charges", "citation": "formal charges"},
+                "placement": {"on": "slab", "contact": "lj"},
+            }
+        ],
+        "sites": {"F": {"component": "lif", "elements": ["F"]}},
+    }
+    (folder / "coating.yaml").write_text(yaml.safe_dump(defn))
+    return folder
+
+
+def test_an_ionic_crystal_layer_from_a_plain_pdb_builds_packs_and_runs(tmp_path):
+    """Before: the PDB reader merged the 392 ions into 2 ("392 charges for 2 atoms"); with names fixed by hand,
+    guessed bonds gave atoms 10+ CONECT partners and packmol crashed (exit -11)."""
+    folder = _lif_coating(tmp_path, "none")
+    args = _tiny_config(tmp_path, {"lif": {"coating": str(folder)}})
+    r = _snakemake(args + ["--cores", "2", "results/lif/r0/minimized.pdb"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    placed = read_pdb(tmp_path / "results/lif/coating.pdb")
+    assert placed.n_atoms == 392 and len(set(placed.names)) == 392 and placed.bonds == []
+    packed = read_pdb(tmp_path / "results/lif/r0/packed.pdb")
+    assert packed.resnames.count("LIF") == 392 and packed.resnames.count("TFS") == 150  # 10 TFSI- of 15 atoms
+    info = json.loads((tmp_path / "results/lif/coating.json").read_text())
+    assert info["net_charge_e"] == pytest.approx(0.0) and len(info["sites"]["F"]["indices"]) == 196
+
+
+def test_run_systems_runs_only_the_systems_a_user_names(tmp_path):
+    """A user's --configfile is merged into config/config.yaml: its systems join the shipped ones unless
+    run_systems names the ones to run."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text((ROOT / "config/config.yaml").read_text())  # as in the project folder
+    folder = _coating(tmp_path)
+    mine = {"systems": {"mine": {"coating": str(folder)}}}
+
+    def planned(cfg):
+        (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
+        r = _snakemake(["-n", "--configfile", "my.yaml"], tmp_path, timeout=300)
+        return r, {line.split("results/")[1].split("/")[0] for line in r.stdout.splitlines() if "output: results/" in line and "/r0/system.xml" in line}
+
+    r, systems = planned(mine)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert systems == {"bare_li", "nh2_mil101_fe", "nh2_mil101_fe_copc", "mine"}  # merged: what surprised users
+    r, systems = planned({**mine, "run_systems": ["bare_li", "mine"]})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert systems == {"bare_li", "mine"}
+    r, _ = planned({**mine, "run_systems": ["bare_li", "typo"]})
+    assert r.returncode != 0 and "config run_systems: ['typo'] are not systems of the config" in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    "patch, needle",
+    [
+        ({"md": {"length_ps": "3 ns"}}, "'3 ns' is not of type 'number'"),
+        ({"md": {"temperature_k": -5.0}}, "-5.0 is less than or equal to the minimum of 0"),
+        ({"electrolyte": {"n_pairs": 0}}, "0 is less than the minimum of 1"),
+        ({"md": {"lenght_ps": 10.0}}, "Additional properties are not allowed ('lenght_ps' was unexpected)"),
+        ({"run_systems": ["nobody"]}, "config run_systems: ['nobody'] are not systems"),
+    ],
+)
+def test_a_bad_config_is_refused_before_any_job_and_touches_no_result(tmp_path, patch, needle):
+    args = _tiny_config(tmp_path, {"bare_li": {"coating": None}})
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    for section, values in patch.items():
+        cfg[section] = {**cfg.get(section, {}), **values} if isinstance(values, dict) else values
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/summary.csv").write_text("an earlier result\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    r = _snakemake(args + ["--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode != 0 and needle in r.stdout + r.stderr, r.stdout[-2000:] + r.stderr[-2000:]
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if ".snakemake" not in p.parts)
+    assert after == [p for p in before if ".snakemake" not in p.parts]

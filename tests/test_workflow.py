@@ -71,6 +71,69 @@ def test_config_typo_fails_before_any_job_and_names_the_key(tmp_path, patch, key
     assert not (tmp_path / "results").exists()
 
 
+def test_the_runtime_estimate_comes_before_every_md_job(tmp_path):
+    """The estimate is said before any MD step: in the job graph every run_nvt waits for estimate_runtime, which
+    itself waits for every minimised cell (so it times them all)."""
+    import re
+
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", str(ROOT / "tests/configs/tiny.yaml"), "--dag"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    label = {int(m[0]): m[1].split("\\n")[0] for m in re.findall(r"^\s*(\d+)\[label = \"([^\"]+)\"", r.stdout, re.M)}
+    edges = [(int(a), int(b)) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", r.stdout, re.M)]
+    (estimate,) = [k for k, v in label.items() if v == "estimate_runtime"]
+    md_jobs = [k for k, v in label.items() if v == "run_nvt"]
+    assert len(md_jobs) == 4  # 2 systems x 2 replicas
+    assert all((estimate, k) in edges for k in md_jobs)
+    assert {a for a, b in edges if b == estimate} == {k for k, v in label.items() if v == "minimize"}
+
+
+@pytest.mark.parametrize("dipole", [True, False])
+def test_the_system_the_workflow_builds_carries_the_configured_forces(tmp_path, dipole):
+    """The joins: PME and the LJ cutoff and switch at the configured distances, the upper wall where geometry.json
+    says at the configured stiffness on the mobile atoms only, and the Yeh-Berkowitz term exactly when asked."""
+    import math
+
+    import openmm as mm
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
+    cfg["systems"] = {"bare_li": cfg["systems"]["bare_li"]}
+    cfg["forcefield"] = {"cutoff_nm": 1.1, "switch_nm": 0.9}
+    cfg["cell"] = {"wall_k_kj_mol_nm2": 3210.0, "wall_offset_nm": 0.4, "dipole_correction": dipole}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "results/bare_li/r0/system.xml", "--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    system = mm.XmlSerializer.deserialize((tmp_path / "results/bare_li/r0/system.xml").read_text())
+    geometry = json.loads((tmp_path / "results/bare_li/r0/geometry.json").read_text())
+    forces = {f.getName(): f for f in system.getForces()}
+    nb = next(f for f in forces.values() if isinstance(f, mm.NonbondedForce))
+    assert nb.getNonbondedMethod() == mm.NonbondedForce.PME and nb.getCutoffDistance()._value == pytest.approx(1.1)
+    lj = next(f for f in forces.values() if isinstance(f, mm.CustomNonbondedForce))
+    assert lj.getCutoffDistance()._value == pytest.approx(1.1)
+    assert lj.getUseSwitchingFunction() and lj.getSwitchingDistance()._value == pytest.approx(0.9)
+    assert not lj.getUseLongRangeCorrection()
+    wall = forces["UpperWall"]
+    params = {wall.getGlobalParameterName(k): wall.getGlobalParameterDefaultValue(k) for k in range(wall.getNumGlobalParameters())}
+    assert params == {"k_wall": pytest.approx(3210.0), "z_wall": pytest.approx(geometry["z_wall_nm"])}
+    assert geometry["z_wall_nm"] == pytest.approx(geometry["packing_region_nm"][1] + 0.4)
+    mobile = [i for i in range(system.getNumParticles()) if system.getParticleMass(i)._value > 0]
+    assert sorted(wall.getParticleParameters(k)[0] for k in range(wall.getNumParticles())) == mobile
+    assert len(mobile) == 10 * 16  # 10 TFSI- of 15 atoms and 10 Li+
+    if dipole:
+        yb = forces["YehBerkowitzDipoleCorrection"]
+        g = {yb.getGlobalParameterName(k): yb.getGlobalParameterDefaultValue(k) for k in range(yb.getNumGlobalParameters())}
+        box = system.getDefaultPeriodicBoxVectors()
+        volume = box[0][0]._value * box[1][1]._value * box[2][2]._value
+        assert volume == pytest.approx(math.prod(geometry["box_nm"]), rel=1e-4)  # the cell of the PDB (0.001 A)
+        assert g["C_yb"] == pytest.approx(2 * math.pi * 138.935456 / volume, rel=1e-6)  # 2 pi k_e / V, k_e in kJ nm/mol/e^2
+        q = [nb.getParticleParameters(i)[0]._value for i in range(system.getNumParticles())]
+        assert g["Qp"] == pytest.approx(sum(x for x in q if x > 0)) == pytest.approx(g["Qn"])  # M_z of every charge, cell neutral
+        groups = [sorted(yb.getGroupParameters(k)[0]) for k in range(yb.getNumGroups())]
+        assert groups == [[i for i, x in enumerate(q) if x > 0], [i for i, x in enumerate(q) if x < 0]]  # every charge, once
+    else:
+        assert "YehBerkowitzDipoleCorrection" not in forces
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end_workflow(tmp_path):
     """10 ion pairs, 200 steps on the CPU, two systems x two replicas: every output of the main job appears."""

@@ -169,7 +169,7 @@ rule compare:
     params:
         systems=SYSTEMS,
         replicas=REPLICAS,
-        coatings={name: s["coating"] for name, s in config["systems"].items()},
+        coatings={name: config["systems"][name]["coating"] for name in SYSTEMS},
         analysis=config["analysis"],
         paper=paper_values(),
         config=config,

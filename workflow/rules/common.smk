@@ -26,7 +26,17 @@ for _key in ("length_ps", "checkpoint_interval_ps"):
             f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
         )
 
-SYSTEMS = list(config["systems"])
+# run_systems: the systems this call runs. A --configfile adds its systems to config/config.yaml's (Snakemake
+# merges config files), so a user's config names its own here to run only them.
+if config.get("run_systems"):
+    _unknown = [n for n in config["run_systems"] if n not in config["systems"]]
+    if _unknown:
+        raise ValueError(
+            f"config run_systems: {_unknown} are not systems of the config (systems: {sorted(config['systems'])})"
+        )
+    SYSTEMS = list(config["run_systems"])
+else:
+    SYSTEMS = list(config["systems"])
 FORCEFIELDS = f"{workflow.basedir}/forcefields"
 # the force fields of every system: Li metal, TFSI-, Li+ (a coating adds its own file)
 BASE_FORCEFIELDS = [
@@ -54,7 +64,7 @@ def system_electrolyte(system):
     return system_section(system, "electrolyte")
 
 
-for _name, _sys in config["systems"].items():
+for _name in SYSTEMS:
     for _section in ("slab", "electrolyte"):
         try:
             jsonschema.validate(system_section(_name, _section), _SCHEMA["properties"][_section])
@@ -70,7 +80,8 @@ for _name, _sys in config["systems"].items():
 # Every coating is read, built and checked now, before any job runs: a bad definition stops the workflow
 # with the file and field at fault, and nothing in results/ is touched.
 COATING_FOLDERS = {}
-for _name, _sys in config["systems"].items():
+for _name in SYSTEMS:
+    _sys = config["systems"][_name]
     if _sys.get("coating"):
         _slab = system_slab(_name)
         try:
@@ -160,7 +171,7 @@ def system_settings(wildcards):
 
 
 def paper_values():
-    return {name: s.get("paper") for name, s in config["systems"].items()}
+    return {name: config["systems"][name].get("paper") for name in SYSTEMS}
 
 
 if config["forcefield"]["switch_nm"] is not None and not (
