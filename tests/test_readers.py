@@ -108,3 +108,19 @@ def test_a_broken_charge_file_is_refused_naming_the_line(tmp_path, text, message
     (tmp_path / "q.txt").write_text(text)
     with pytest.raises(ValueError, match=message):
         read_charges(tmp_path / "q.txt")
+
+
+def test_packmol_gets_positions_only_so_a_crystal_with_many_bonds_packs(tmp_path):
+    """Packmol crashed (SIGSEGV) on a fixed structure with 10+ CONECT partners on one atom; it needs no bonds."""
+    from systems.electrolyte import PackingRegion, pack_electrolyte
+    from systems.readers import infer_bonds
+
+    (tmp_path / "lif.pdb").write_text(rock_salt_pdb(n_cells=7, layers=2))
+    lif, cell = read_structure(tmp_path / "lif.pdb")
+    lif.bonds = infer_bonds(lif, cell)  # what a file full of CONECT records would bring
+    lif.names = atom_names(lif.elements)  # as the coating build names them
+    assert np.bincount(np.array(lif.bonds).ravel()).max() > 10
+    packed = pack_electrolyte(lif, 2, PackingRegion(0.9, 1.6), np.array([2.822, 2.822, 5.0]), seed=3, tolerance_nm=0.2, workdir=tmp_path / "pack")
+    assert packed.n_atoms == 392 + 2 * 16
+    assert "CONECT" not in (tmp_path / "pack/fixed.pdb").read_text()
+    assert len(packed.bonds) >= len(lif.bonds)  # the structure itself keeps its bonds
