@@ -190,11 +190,12 @@ def run_nvt(
 
     Checkpoints (see :mod:`systems.resume`) go to ``work_dir`` (default ``md_work`` beside the trajectory)
     every ``checkpoint_interval_ps`` (default: 20 frames). A run finding a checkpoint of the same inputs there
-    continues from it: from the OpenMM checkpoint when it loads (same OpenMM version and platform), else from
-    the portable State (positions, velocities, step and time; new random numbers). On SIGTERM or SIGINT, or
-    when ``wall_budget_s`` is about to run out, it saves a checkpoint and raises :class:`RunInterrupted`.
-    Only when the run is complete are the segments joined, checked (one frame per interval, contiguous) and
-    moved to ``trajectory_path`` and ``state_log_path``.
+    continues from it: from the OpenMM checkpoint when it matches its record and loads (same OpenMM version and
+    platform), else from the portable State (positions, velocities, step and time; new random numbers), else
+    from the previous commit's pair. On SIGTERM or SIGINT, or when ``wall_budget_s`` is about to run out, it
+    saves a checkpoint and raises :class:`RunInterrupted`. Only when the run is complete are the segments
+    joined and checked (one frame per interval, contiguous); the outputs are committed into ``work_dir`` and
+    published from there (hard links), and a run that finds them there publishes them again.
 
     Returns
     -------

@@ -9,6 +9,12 @@ process wrote after its last commit (a half-written frame, a checkpoint without 
 ``progress.json`` and is deleted when the run resumes, so the joined trajectory has exactly one frame per
 interval, contiguous, with no duplicates.
 
+The record holds the size and sha256 of each checkpoint and State, and the previous commit's pair besides the
+current one: a file that does not match its record is never loaded (OpenMM loads a cut checkpoint silently), and
+the run falls back to the State, then to the previous commit. Each attempt is recorded from its start. A finished
+run's outputs are committed into the folder (:func:`finish`) and published from there as hard links, so a kill
+while finishing is repaired by publishing again (:func:`restore`), never by redoing the MD.
+
 A lock (``fcntl`` POSIX lock, released by the kernel when its process dies, also over NFS) keeps a second
 process, such as an orphaned SLURM job, from writing into the same folder.
 
