@@ -257,12 +257,20 @@ def _tiny_config(tmp_path, systems):
 
 @pytest.mark.parametrize(
     "coating_value, needle",
-    [("nope", "systems.coated.coating = 'nope': no coating 'nope'"), ("my_coating", "placement.gap_nm: -0.3 nm puts the lowest atom")],
+    [
+        ("nope", "systems.coated.coating = 'nope': no coating 'nope'"),
+        ("my_coating", "placement.gap_nm: -0.3 nm puts the lowest atom"),
+        ("cut_structure", "structure.file: cannot read"),
+    ],
 )
 def test_workflow_refuses_a_bad_coating_before_any_job_and_touches_no_result(tmp_path, coating_value, needle):
     if coating_value == "my_coating":
         _coating(tmp_path, placement={"on": "slab", "gap_nm": -0.3, "citation": "x y z"})
         coating_value = "my_coating/"  # a folder, relative to the working directory
+    elif coating_value == "cut_structure":  # a PDB cut short mid-line, as an interrupted copy leaves it
+        pdb = "HETATM    1  C1  PAR A   1       1.000   1.000   1.000  1.00  0.00           C\nHETATM    2  F1  PAR A   1       2.3"
+        _coating(tmp_path, files={"cut.pdb": pdb}, structure={"file": "cut.pdb", "citation": "x y z"})
+        coating_value, needle = "my_coating/", needle + " " + str(tmp_path / "my_coating/cut.pdb") + ": line 2: an HETATM record cut short"
     args = _tiny_config(tmp_path, {"bare_li": {"coating": None}, "coated": {"coating": coating_value}})
     (tmp_path / "results").mkdir()
     (tmp_path / "results/summary.csv").write_text("an earlier result\n")
