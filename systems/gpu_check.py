@@ -454,6 +454,9 @@ def main(argv=None) -> int:
     smi = nvidia_smi()
     log(f"nvidia-smi: {smi or 'not found'}")
     plats = describe_platforms(requested, log)
+    if args.platforms == "gpu" and "Portable Computing Language" in plats["usable"].get("OpenCL", {}).get("properties", {}).get("OpenCLPlatformName", ""):
+        plats["usable"]["OpenCL"] = {"ok": False, "reason": "OpenCL here is PoCL on the CPU, not a GPU (name it with --platforms OpenCL to time it)"}
+        log("  OpenCL: " + plats["usable"]["OpenCL"]["reason"])
     usable = [p for p in requested if plats["usable"][p]["ok"]]
     code_files = sorted({str(Path(m.__file__).resolve()) for k, m in list(sys.modules.items()) if k.startswith("systems") and getattr(m, "__file__", None)})
     summary = {"host": host, "nvidia_smi": smi, "platforms": plats, "requested": requested, "code_files": code_files, "budget_s": args.budget_s}
