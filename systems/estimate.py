@@ -36,11 +36,12 @@ def long_run_warning(platform_name: str, total_seconds: float, warn_after_hours:
     return "\n".join(lines + [f"  - {c}" for c in CHOICES])
 
 
-def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_json, threads=None) -> dict:
+def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_json, threads=None, warn_after_hours: float = 4.0) -> dict:
     """Time ``md_config['timing_steps']`` steps of replica 0 of each system; extrapolate to all runs.
 
     The estimate is for running the jobs one after another; parallel jobs on separate devices or cores
-    finish sooner. Written to ``out_json`` with a one-line ``message``.
+    finish sooner. Written to ``out_json`` with a ``message``; without a GPU and above ``warn_after_hours`` the
+    message ends with :func:`long_run_warning`.
     """
     platform, props = select_platform(md_config["platform"], threads=threads, precision=md_config["precision"])
     n_steps, _ = steps_for(md_config["length_ps"], md_config["frame_interval_ps"], md_config["timestep_fs"])
@@ -73,7 +74,7 @@ def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_jso
     ]
     for system, v in per_system.items():
         lines.append(f"  {system}: {v['ns_per_day']:.1f} ns/day ({v['ms_per_step']:.3f} ms/step)")
-    warning = long_run_warning(platform.getName(), total, md_config.get("long_run_warning_hours", 4.0))
+    warning = long_run_warning(platform.getName(), total, warn_after_hours)
     if warning:
         lines.append(warning)
     out = {

@@ -439,6 +439,7 @@ def main(argv=None) -> int:
         print(line, flush=True)
         log_fh.write(line + "\n")
 
+    shutil.rmtree(out / "scratch", ignore_errors=True)  # a killed earlier check's runs must not be republished as new timings
     md, systems, replicas = load_cells(args.cells)
     md = dict(md, precision="mixed")
     settings = {

@@ -30,6 +30,7 @@ from systems.resume import (
     StopSignals,
     check_frames,
     commit,
+    damaged_segments,
     file_record,
     fingerprint,
     finish,
@@ -234,10 +235,19 @@ def run_nvt(
     if final_state_path is not None:
         outputs["final_state"] = Path(final_state_path)
 
+    # what else a finished run must share with this one to stand for it (the fingerprint covers the System, the
+    # start and the dynamics): the platform and its precision, and the OpenMM version; not the thread count
+    recipe = {
+        "n_steps": n_steps,
+        "platform": platform.getName(),
+        "properties": {k: v for k, v in properties.items() if k not in ("Threads", "DeviceIndex")},
+        "openmm_version": mm.Platform.getOpenMMVersion(),
+    }
+
     with run_lock(work), StopSignals() as stop:
         progress = load_progress(work, fp, log=log, label=label)
         if progress and progress.get("finished"):
-            why = restore(work, progress, outputs) if progress["step"] == n_steps else f"it has {progress['step']} steps, this run {n_steps}"
+            why = restore(work, progress, outputs) if progress.get("recipe") == recipe else f"made with {progress.get('recipe')}, this run is {recipe}"
             if why is None:
                 say(f"this run finished earlier: its outputs were published again from {work}, nothing recomputed")
                 (work / LOCK).unlink(missing_ok=True)  # ours: we hold it
@@ -245,6 +255,12 @@ def run_nvt(
             say(f"the finished run in {work} is not used ({why}); starting from the beginning")
             progress = None
             load_progress(work, "", log=None)
+        bad = damaged_segments(work, progress) if progress else []
+        if bad:
+            raise RuntimeError(
+                f"{label}: committed trajectory segments in {work} differ from what was committed: {'; '.join(bad)}. Their "
+                f"frames cannot be rebuilt from the checkpoints. Delete {work} to run this replica again from the start."
+            )
         if progress and progress["step"] > n_steps:
             say(f"the checkpoint in {work} is past the end of this run ({progress['step']} > {n_steps} steps); starting from the beginning")
             progress = None
@@ -352,6 +368,7 @@ def run_nvt(
             step = sim.currentStep
             seg = close_segment()
             seg["last_step"] = step
+            seg["files"] = {seg[k]: file_record(work / seg[k]) for k in ("xtc", "csv")}  # checked when the run resumes
             ckpt, st = f"checkpoint_{step:012d}.chk", f"state_{step:012d}.xml"
             with atomic_path(work / ckpt, durable=True) as tmp:
                 tmp.write_bytes(sim.context.createCheckpoint())
@@ -374,10 +391,17 @@ def run_nvt(
             commit(work, progress)
 
         def exploded(at_step, detail):
+            """The error to raise; the attempt is recorded as exploded first (not as killed)."""
+            record(f"exploded by step {at_step}: {detail}")
+            commit(work, progress)
+            kept = (
+                f"The last good checkpoint (step {progress['step']}) is kept in {work}."
+                if progress.get("checkpoint")
+                else "No checkpoint was committed yet: a rerun starts from the beginning."
+            )
             return SimulationExploded(
-                f"{label}: the run exploded by step {at_step} ({detail}). The last good checkpoint (step "
-                f"{progress['step']}) is kept in {work}. Check the minimised structure and the time step; delete "
-                f"{work} to start over."
+                f"{label}: the run exploded by step {at_step} ({detail}). {kept} Check the minimised structure and the "
+                f"time step; delete {work} to start over."
             )
 
         prior_attempts = list(progress["attempts"])
@@ -493,7 +517,8 @@ def run_nvt(
             "checkpoint_interval_steps": ckpt_every,
             "n_steps": n_steps,
             "n_frames": n_frames,
-            "seeds": {"velocities": int(seed), "integrator": int(seed)},
+            # the integrator seed of each attempt is in its record; a resumed attempt gets its own (see above)
+            "seeds": {"velocities": int(seed), "integrator": progress["attempts"][0]["integrator_seed"]},
             "attempts": progress["attempts"],
             "wall_time_s": wall_all,
             # this attempt's speed; an attempt that only joined the segments (its predecessor was killed while
@@ -509,6 +534,7 @@ def run_nvt(
         write_json(made["provenance"], prov)
         # the outputs go into the work folder, are committed as finished, and are published from there (hard links):
         # a kill at any point leaves a folder the next attempt finishes from, without redoing the MD
+        progress["recipe"] = recipe
         finish(work, progress, made, outputs, faults)
     (work / LOCK).unlink(missing_ok=True)
     return prov

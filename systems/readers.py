@@ -106,20 +106,46 @@ def check_coordinates(s: Structure, cell=None) -> None:
             "coordinates are read in Angstrom; check the file's units"
         )
     if cell is not None and not (np.all(np.isfinite(cell)) and np.all(np.asarray(cell) > 0)):
-        raise StructureFileError(f"the cell {list(cell)} nm is not a positive, finite box")
+        raise StructureFileError(f"the cell {[float(x) for x in cell]} nm is not a positive, finite box")
+
+
+def element_from_name(field: str) -> str | None:
+    """The element of a PDB atom name (columns 13-16) by the PDB's alignment rule.
+
+    A one-letter element stands in column 14 (column 13 blank or a digit: " CA " is carbon); a name starting in
+    column 13 begins with a two-letter element ("CA  " is calcium, "FE1 " iron), except a four-character
+    hydrogen name ("HE21"). Give columns 77-78 to be sure.
+    """
+    field = field.ljust(4)
+    if field[0] == " " or field[0].isdigit():
+        cands = [field[1:2], field[1:3]]
+    elif field[0] in "Hh" and field[3] != " ":
+        cands = [field[0]]
+    else:
+        cands = [field[0:2] if field[1:2].isalpha() else "", field[0:1]]
+    for c in cands:
+        el = element_symbol(c)
+        if el:
+            return el
+    return None
 
 
 def read_pdb_file(path) -> tuple[Structure, np.ndarray | None]:
     """Every ATOM/HETATM line of a PDB file (fixed columns), CRYST1 and CONECT.
 
     Atoms with the same name in one residue are kept (OpenMM's reader merges them as duplicates). The element is
-    columns 77-78, else the leading letters of the atom name (two-letter symbols first).
+    columns 77-78, else :func:`element_from_name`. ``CRYST1`` of zero (or 1 A) edges means no cell; a second
+    ``MODEL`` is refused.
     """
-    elements, names, resnames, pos, serials = [], [], [], [], {}
-    cell, conect = None, []
+    elements, names, resnames, pos, serials, repeated = [], [], [], [], {}, set()
+    cell, conect, models = None, [], 0
     for n, line in enumerate(Path(path).read_text(errors="replace").splitlines(), start=1):
         rec = line[:6].strip().upper()
-        if rec in ("ATOM", "HETATM"):
+        if rec == "MODEL":
+            models += 1
+            if models > 1:
+                raise StructureFileError(f"line {n}: a second MODEL: the file holds several structures; give one")
+        elif rec in ("ATOM", "HETATM"):
             if len(line) < 54:
                 raise StructureFileError(f"line {n}: an {rec} record cut short ({len(line)} characters; coordinates end at 54)")
             try:
@@ -129,12 +155,14 @@ def read_pdb_file(path) -> tuple[Structure, np.ndarray | None]:
             name = line[12:16].strip()
             el = element_symbol(line[76:78]) if len(line) >= 77 and line[76:78].strip() else None
             if el is None:
-                letters = "".join(c for c in name if c.isalpha())
-                el = element_symbol(letters[:2]) or element_symbol(letters[:1])
+                el = element_from_name(line[12:16])
             if el is None:
                 raise StructureFileError(f"line {n}: atom {name!r} has no element (columns 77-78) and its name names none")
             try:
-                serials[int(line[6:11])] = len(elements)
+                serial = int(line[6:11])
+                if serial in serials:
+                    repeated.add(serial)
+                serials[serial] = len(elements)
             except ValueError:
                 pass
             elements.append(el)
@@ -146,11 +174,13 @@ def read_pdb_file(path) -> tuple[Structure, np.ndarray | None]:
                 a, b, c, al, be, ga = (float(line[k : k + w]) for k, w in ((6, 9), (15, 9), (24, 9), (33, 7), (40, 7), (47, 7)))
             except ValueError:
                 raise StructureFileError(f"line {n}: CRYST1 {line[6:54]!r} is not a cell") from None
+            if min(a, b, c) <= 1.0:
+                continue  # CRYST1 0 0 0 (or 1 1 1): what VMD and others write for a structure without a cell
             if max(abs(al - 90), abs(be - 90), abs(ga - 90)) > 1e-3:
                 raise StructureFileError(f"line {n}: the cell is not orthorhombic (angles {al}, {be}, {ga})")
             cell = np.array([a, b, c]) / 10.0
         elif rec == "CONECT":
-            fields = [line[k : k + 5] for k in range(6, min(len(line), 31), 5)]
+            fields = [line[k : k + 5] for k in range(6, len(line.rstrip()), 5)]  # 4 partners by the standard; more seen
             try:
                 ids = [int(f) for f in fields if f.strip()]
             except ValueError:
@@ -162,6 +192,8 @@ def read_pdb_file(path) -> tuple[Structure, np.ndarray | None]:
     for i, j in conect:
         if i not in serials or j not in serials:
             raise StructureFileError(f"CONECT {i} {j} names an atom serial that no ATOM/HETATM record has")
+        if i in repeated or j in repeated:
+            raise StructureFileError(f"CONECT {i} {j} names an atom serial that several ATOM/HETATM records share")
         a, b = sorted((serials[i], serials[j]))
         if a != b:
             bonds.add((a, b))

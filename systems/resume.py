@@ -139,6 +139,17 @@ def named_files(progress: dict) -> set:
     return names
 
 
+def damaged_segments(work: Path, progress: dict) -> list[str]:
+    """Committed segments whose files differ from their record (size and sha256), each with why."""
+    bad = []
+    for seg in progress.get("segments", []):
+        for key in ("xtc", "csv"):
+            why = verify(work / seg[key], (seg.get("files") or {}).get(seg[key]))
+            if why:
+                bad.append(f"{why} (steps {seg.get('first_step')}-{seg.get('last_step')})")
+    return bad
+
+
 def restart_points(progress: dict) -> list[dict]:
     """The committed points a run can resume from, newest first: this commit's, then the previous commit's."""
     points = []
@@ -201,6 +212,8 @@ def publish(src: Path, dst: Path) -> None:
     """Put ``src`` at ``dst`` in one rename: a hard link (no copy, no extra disk), or a copy where links fail."""
     import shutil
 
+    if dst.exists() and os.path.samefile(src, dst):
+        return  # already published (renaming a link onto itself would do nothing and leave the temporary link)
     tmp = dst.with_name(f"{dst.name}.part.{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
@@ -222,6 +235,9 @@ def finish(work: Path, progress: dict, made: dict, outputs: dict, faults: Faults
     for key, path in made.items():
         os.replace(path, work / FINAL[key])
         fsync_file(work / FINAL[key])
+        # read-only: the outputs are the same files, and a tool rewriting one in place would change the finished
+        # record's data (then a rerun could not publish it again); deleting or replacing them still works
+        (work / FINAL[key]).chmod(0o444)
     progress["finished"] = {FINAL[k]: file_record(work / FINAL[k]) for k in made}
     progress["segments"], progress["previous"] = [], None
     progress["checkpoint"] = progress["state"] = None

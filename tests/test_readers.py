@@ -4,7 +4,7 @@ and every broken file refused with the line or atom at fault."""
 import numpy as np
 import pytest
 
-from systems.readers import MAX_GUESSED_BONDS, StructureFileError, atom_names, decide_bonds, read_charges, read_structure
+from systems.readers import MAX_GUESSED_BONDS, StructureFileError, atom_names, decide_bonds, element_from_name, read_charges, read_structure
 
 LIF_A_NM = 2.822 / 7  # rock-salt LiF, a = 0.4027 nm (Wyckoff, Crystal Structures), strained 0.1 % onto the 2.822 nm cell
 
@@ -124,3 +124,29 @@ def test_packmol_gets_positions_only_so_a_crystal_with_many_bonds_packs(tmp_path
     assert packed.n_atoms == 392 + 2 * 16
     assert "CONECT" not in (tmp_path / "pack/fixed.pdb").read_text()
     assert len(packed.bonds) >= len(lif.bonds)  # the structure itself keeps its bonds
+
+
+@pytest.mark.parametrize(
+    "field, element",
+    [(" CA ", "C"), ("CA  ", "Ca"), ("HE21", "H"), (" HG1", "H"), ("HG1 ", "Hg"), (" LI1", "Li"), ("LI1 ", "Li"), ("FE1 ", "Fe"), ("F1  ", "F"), ("1HB ", "H"), (" QQ ", None)],
+)
+def test_elements_from_names_follow_the_pdb_alignment(field, element):
+    """Column 13 blank: a one-letter element in 14 (" CA " is an alpha carbon); a name from column 13 starts with
+    a two-letter element ("CA  " is calcium), but a four-character name starting with H is hydrogen."""
+    assert element_from_name(field) == element
+
+
+def test_pdb_edge_cases_of_real_files(tmp_path):
+    atom = "HETATM{:5d}  C{:<2d} PAR A   1    {:8.3f}   1.000   1.000  1.00  0.00           C"
+    lines = ["CRYST1    0.000    0.000    0.000  90.00  90.00  90.00 P 1           1"]  # VMD: no cell
+    lines += [atom.format(k, k, 1.5 * k) for k in range(1, 8)]
+    lines += ["CONECT    1    2    3    4    5    6    7"]  # six partners on one line: all read
+    (tmp_path / "a.pdb").write_text("\n".join(lines) + "\n")
+    s, cell = read_structure(tmp_path / "a.pdb")
+    assert cell is None and s.bonds == [(0, k) for k in range(1, 7)]
+    (tmp_path / "b.pdb").write_text("\n".join([atom.format(1, 1, 1.0), atom.format(1, 2, 2.5), "CONECT    1    1"]) + "\n")
+    with pytest.raises(StructureFileError, match="CONECT 1 1 names an atom serial that several ATOM/HETATM records share"):
+        read_structure(tmp_path / "b.pdb")
+    (tmp_path / "c.pdb").write_text("\n".join(["MODEL        1", atom.format(1, 1, 1.0), "ENDMDL", "MODEL        2", atom.format(1, 1, 1.0), "ENDMDL"]) + "\n")
+    with pytest.raises(StructureFileError, match="line 4: a second MODEL"):
+        read_structure(tmp_path / "c.pdb")

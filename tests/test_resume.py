@@ -371,3 +371,48 @@ def test_a_kill_while_finishing_never_redoes_the_md_nor_blocks_a_rerun(built, un
     xyz, prov = check_complete(d)
     np.testing.assert_array_equal(xyz, uninterrupted[0])
     assert [a["stopped_by"] for a in prov["attempts"]] == ["end"]
+
+
+def test_a_finished_run_is_republished_only_when_it_stands_for_this_run(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d).returncode == 0
+    for name in OUTPUTS:  # read-only: an in-place edit of an output would change the finished record too
+        assert (d / name).stat().st_mode & 0o222 == 0
+    r = run_md(d)  # outputs still there: published again in place, no temporary link left behind
+    assert r.returncode == 0 and "published again" in r.stdout
+    xyz, _ = check_complete(d)
+    r = run_md(d, md=dict(MD, platform="Reference"))  # another platform: the finished CPU run does not stand for it
+    assert r.returncode == 0 and "is not used (made with" in r.stdout and "NVT" in r.stdout
+    _, prov = check_complete(d)
+    assert prov["platform"] == "Reference" and [a["resumed_from"] for a in prov["attempts"]] == ["start"]
+
+
+def test_a_damaged_finished_record_runs_the_md_again(built, uninterrupted, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_in_finish=0").returncode == -signal.SIGKILL
+    final = d / "md_work" / "final.csv"
+    final.chmod(0o644)
+    final.write_text(final.read_text() + "1,2,3\n")
+    r = run_md(d)
+    assert r.returncode == 0 and "final.csv has" in r.stdout and "starting from the beginning" in r.stdout
+    xyz, prov = check_complete(d)
+    np.testing.assert_array_equal(xyz, uninterrupted[0])
+
+
+def test_a_damaged_committed_segment_stops_with_what_to_do(built, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    assert run_md(d, fault="kill_after_step=130").returncode == -signal.SIGKILL
+    seg = d / "md_work" / _progress(d)["segments"][0]["xtc"]
+    seg.write_bytes(seg.read_bytes()[:-100])
+    r = run_md(d)
+    assert r.returncode == 1 and "segment_0000.xtc has" in r.stderr and "(steps 0-60)" in r.stderr
+    assert f"Delete {d / 'md_work'} to run this replica again from the start" in r.stderr
+
+
+def test_an_explosion_before_the_first_checkpoint_is_recorded_as_one(built, tmp_path):
+    d = _copy_built(built, tmp_path / "run")
+    r = run_md(d, fault="nan_after_step=25")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "No checkpoint was committed yet: a rerun starts from the beginning" in r.stdout
+    (attempt,) = _progress(d)["attempts"]
+    assert attempt["stopped_by"].startswith("exploded by step")

@@ -67,7 +67,8 @@ def test_rerun_after_a_killed_job_resumes_and_outputs_are_never_half_written(tmp
     run = tmp_path / "results/bare_li/r0"
     for name in ("trajectory.xtc", "state_log.csv", "provenance.json", "final_state.xml"):
         assert not (run / name).exists(), name
-    assert (run / "md_work/progress.json").exists()  # Snakemake removed the failed job's outputs, not its work folder
+    # Snakemake removed the failed job's outputs, not its work folder, which still holds the checkpoint of step 120
+    assert json.loads((run / "md_work/progress.json").read_text())["step"] == 120
     r = _snakemake(["--rerun-incomplete"] + args, tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "resuming at step 120/200 from the checkpoint" in (tmp_path / "logs/run_nvt/bare_li_r0.log").read_text()

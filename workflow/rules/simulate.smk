@@ -17,6 +17,7 @@ rule estimate_runtime:
         md=config["md"],
         systems=SYSTEMS,
         replicas=REPLICAS,
+        warn_after_hours=config["long_run_warning_hours"],
     script:
         "../scripts/estimate_runtime.py"
 
@@ -26,7 +27,9 @@ rule run_nvt:
         system="results/{system}/{replica}/system.xml",
         pdb="results/{system}/{replica}/minimized.pdb",
         geometry="results/{system}/{replica}/geometry.json",
-        estimate="results/runtime_estimate.json",
+        # ancient: the estimate must exist before any MD starts, but a new estimate (another system added,
+        # run_systems changed) must not mark finished MD jobs for a rerun
+        estimate=ancient("results/runtime_estimate.json"),
     output:
         trajectory="results/{system}/{replica}/trajectory.xtc",
         state_log="results/{system}/{replica}/state_log.csv",

@@ -8,7 +8,13 @@ from systems.estimate import estimate_md_time
 
 p = snakemake.params
 estimate = estimate_md_time(
-    snakemake.input.minimized, p.systems, p.replicas, p.md, snakemake.output[0], threads=snakemake.threads
+    snakemake.input.minimized,
+    p.systems,
+    p.replicas,
+    p.md,
+    snakemake.output[0],
+    threads=snakemake.threads,
+    warn_after_hours=p.warn_after_hours,
 )
 print(estimate["message"])
 print(estimate["message"], file=sys.__stderr__, flush=True)  # to the terminal too, before any MD starts
