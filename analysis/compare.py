@@ -29,7 +29,7 @@ import numpy as np
 from analysis import rdf
 from analysis.replica import REFERENCES, TARGETS
 from analysis.stats import block_average, drift_test, mean_ci_t, welch_difference
-from analysis.summary import pooled_curves
+from analysis.summary import choose_cutoff, count_edge, pooled_curves
 from systems.files import atomic_path, write_json, write_text
 
 #: cutoff rules of the sensitivity table: (name, how)
@@ -46,18 +46,17 @@ HEADLINE = ("top", "N", CUTOFF_RULES[0][0])
 def cutoff_for(results, reference, target, rule, fallback_nm, paper=None, fixed_nm=None) -> tuple[float, str]:
     """The cutoff (nm) and where it came from, for one system under one rule."""
     how = dict(CUTOFF_RULES)[rule]
+    edges = results[0]["r_edges_nm"]  # every cutoff is the bin edge its count stops at (choose_cutoff)
     if fixed_nm is not None and rule == CUTOFF_RULES[0][0]:
-        return float(fixed_nm), "config"
+        return count_edge(edges, float(fixed_nm)), "config"
     if isinstance(how, float):
-        return how, "fixed"
+        return count_edge(edges, how), "fixed"
     if how == "paper":
         rng = (paper or {}).get("range_nm")
-        return (float(rng[1]), "paper") if rng else (math.nan, "paper gives none")
+        return (count_edge(edges, float(rng[1])), "paper") if rng else (math.nan, "paper gives none")
     curves = pooled_curves(results, target, normalization=how, reference=reference)
-    shell = rdf.first_shell(curves["r_nm"], curves["g"])
-    if shell["minimum_nm"] is not None:
-        return float(shell["minimum_nm"]), "first minimum"
-    return float(fallback_nm), "fallback (no first minimum)"
+    _, rc, source = choose_cutoff(curves, None, fallback_nm)
+    return rc, "first minimum" if source.startswith("first minimum") else "fallback (no first minimum)"
 
 
 def cn_series(res, reference, target, r_c) -> np.ndarray:

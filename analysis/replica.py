@@ -171,7 +171,7 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
     z_surf = float(z_a.mean())
     h_edges = np.arange(0.0, z1 - z_surf + 0.5 + dz_nm / 2, dz_nm)
     for name, sel in (("tfsi", "resname TFS and name N"), ("li_ion", "resname LIP")):
-        idx = top.select(sel)
+        idx = np.asarray(top.select(sel), dtype=int)  # mdtraj gives an empty float array for no match (a cell without Li+)
         h = xyz[:, idx, 2].ravel() - z_surf
         out[f"density_{name}"] = np.histogram(h, bins=h_edges)[0] / (len(xyz) * area * dz_nm)
     out["height_edges_nm"] = h_edges

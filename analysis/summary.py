@@ -56,15 +56,28 @@ def pooled_curves(results: list, target: str, normalization: str = "region", ref
     }
 
 
+def count_edge(r_edges, r_nm: float) -> float:
+    """The bin edge a count within ``r_nm`` stops at (:func:`analysis.rdf.coordination_at`): the nearest upper edge."""
+    upper = np.asarray(r_edges, float)[1:]
+    return float(upper[int(np.argmin(np.abs(upper - r_nm)))])
+
+
 def choose_cutoff(curves: dict, fixed_cutoff_nm=None, fallback_cutoff_nm: float = 0.8):
     """First shell of pooled ``curves`` and the cutoff to count in: config's fixed one, else the first minimum of
-    g(r), else the fallback. Returns (shell, cutoff_nm, where the cutoff came from)."""
+    g(r), else the fallback. Returns (shell, cutoff_nm, where the cutoff came from).
+
+    The cutoff is the bin edge the count stops at, so the reported distance and the counted one are the same
+    number: the upper edge of the bin holding the first minimum (that bin is counted), or the edge nearest a
+    fixed or fallback value.
+    """
     shell = rdf.first_shell(curves["r_nm"], curves["g"])
+    edges = curves["r_edges_nm"]
     if fixed_cutoff_nm is not None:
-        return shell, float(fixed_cutoff_nm), "config"
+        return shell, count_edge(edges, float(fixed_cutoff_nm)), "config"
     if shell["minimum_nm"] is not None:
-        return shell, shell["minimum_nm"], "first minimum of g(r)"
-    return shell, float(fallback_cutoff_nm), "fallback (no first minimum found)"
+        k = int(np.argmin(np.abs(np.asarray(curves["r_nm"]) - shell["minimum_nm"])))
+        return shell, float(edges[k + 1]), "first minimum of g(r)"
+    return shell, count_edge(edges, float(fallback_cutoff_nm)), "fallback (no first minimum found)"
 
 
 def summarize_system(results: list, fixed_cutoff_nm=None, fallback_cutoff_nm: float = 0.8) -> dict:
