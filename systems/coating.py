@@ -128,6 +128,7 @@ def load(folder) -> dict:
         comp["charges"].setdefault("unpaired_electrons", 0)
     defn.setdefault("lennard_jones", {})
     defn.setdefault("sites", {})
+    defn.setdefault("lennard_jones_sites", {})
     return defn
 
 
@@ -214,6 +215,13 @@ def build(folder, slab: Structure, compute_charges: bool = True, defn: dict | No
     eps = np.concatenate([lj[c["name"]][1] for c in comps])
     _check_between(parts, comps, slab, cell, yml)
     sites = _sites(defn, comps, parts, yml)
+    for name, given in defn["lennard_jones_sites"].items():  # after placement: the structure does not change
+        if name not in sites:
+            raise CoatingError(f"{yml}: lennard_jones_sites.{name}: no site {name!r} (sites: {sorted(sites) or 'none'})")
+        if (given["sigma_nm"] == 0) != (given["epsilon_kj_mol"] == 0):
+            raise CoatingError(f"{yml}: lennard_jones_sites.{name}: sigma_nm and epsilon_kj_mol are zero together (no LJ) or neither")
+        idx = np.asarray(sites[name]["indices"], int)
+        sig[idx], eps[idx] = given["sigma_nm"], given["epsilon_kj_mol"]
     q_all = None if any(q is None for q in charges) else np.concatenate(charges)
     z = structure.positions[:, 2]
     info = {
@@ -228,7 +236,11 @@ def build(folder, slab: Structure, compute_charges: bool = True, defn: dict | No
         "sites": sites,
         "sigma_nm": [float(x) for x in sig],
         "lennard_jones": "UFF by element (Rappe et al., J. Am. Chem. Soc. 114 (1992) 10024), geometric mixing"
-        + (f"; given in the definition: {sorted(defn['lennard_jones'])}" if defn["lennard_jones"] else ""),
+        + (f"; given in the definition: {sorted(defn['lennard_jones'])}" if defn["lennard_jones"] else "")
+        + "".join(
+            f"; site {n} ({len(sites[n]['indices'])} atoms): sigma {v['sigma_nm']} nm, epsilon {v['epsilon_kj_mol']} kJ/mol ({_oneline(v['citation'])})"
+            for n, v in defn["lennard_jones_sites"].items()
+        ),
     }
     return CoatingBuild(defn["name"], folder, structure, q_all, sig, eps, comps, sites, info)
 

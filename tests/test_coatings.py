@@ -90,10 +90,35 @@ def test_copc_composite_lies_flat_on_the_mof_with_scheme_charges(slab):
 
 
 def test_shipped_coatings_and_every_site_selector(slab):
-    assert coating.available() == ["nh2_mil101_fe", "nh2_mil101_fe_copc"]
+    assert coating.available() == ["nh2_mil101_fe", "nh2_mil101_fe_copc", "nh2_mil101_fe_ljfree_h"]
     b = coating.build(coating.resolve("nh2_mil101_fe"), slab)
     h = [b.structure.names[i] for i in b.sites["H_amino"]["indices"]]
     assert all(n.startswith("H") for n in h) and len(h) == 12
+
+
+def test_the_lj_free_amino_h_variant_differs_from_the_mof_only_in_the_amino_h_lennard_jones(tmp_path):
+    """Same placed atoms, charges, masses and exclusions as NH2-MIL-101(Fe); in the built System the 12 amino H
+    have sigma = epsilon = 0 (no LJ with anything), every other atom the same UFF parameters."""
+    build_slab(tmp_path / "slab.pdb", 8, 2, 0.35275)
+    systems = {}
+    for name in ("nh2_mil101_fe", "nh2_mil101_fe_ljfree_h"):
+        b = coating.build_files(name, tmp_path / "slab.pdb", tmp_path / f"{name}.pdb", tmp_path / f"{name}.json", tmp_path / f"{name}.xml")
+        placed = read_pdb(tmp_path / f"{name}.pdb")
+        s = combine([read_pdb(tmp_path / "slab.pdb"), placed], box=np.array([2.822, 2.822, 6.0]))
+        systems[name] = (b, placed, _system_arrays(create_slab_system(s.to_topology(), tmp_path / f"{name}.xml", z_wall_nm=3.0)))
+    (b0, p0, (q0, se0, m0, ex0)), (b1, p1, (q1, se1, m1, ex1)) = systems.values()
+    np.testing.assert_array_equal(p0.positions, p1.positions)  # applied after placement: the same structure
+    np.testing.assert_array_equal(q0, q1)
+    np.testing.assert_array_equal(m0, m1)
+    np.testing.assert_array_equal(ex0, ex1)
+    amino = 128 + np.array(b1.sites["H_amino"]["indices"])  # slab atoms first in the System
+    assert len(amino) == 12 and {p1.elements[i - 128] for i in amino} == {"H"}
+    assert np.all(se1[amino] == 0.0) and np.all(se0[amino] > 0)
+    other = np.setdiff1d(np.arange(len(q0)), amino)
+    np.testing.assert_array_equal(se0[other], se1[other])
+    h_other = [i for i in other if i >= 128 and p1.elements[i - 128] == "H"]
+    assert h_other and np.all(se1[h_other] > 0)  # the other H (formate caps) keep UFF
+    assert "site H_amino (12 atoms): sigma 0.0 nm" in json.loads((tmp_path / "nh2_mil101_fe_ljfree_h.json").read_text())["lennard_jones"]
 
 
 # ------------------------------------------------------------------------------------------ refusals
@@ -164,6 +189,12 @@ REFUSALS = {
     "number without citation": (dict(placement={"on": "slab", "gap_nm": 0.3}), "placement", "citation"),
     "support that does not exist": (dict(placement={"on": "mof", "contact": "lj"}), "placement.on", "neither slab nor an earlier component"),
     "site selecting nothing": (dict(sites={"Co": {"component": "pair", "elements": ["Co"]}}), "sites.Co", "selects no atom"),
+    "LJ for a site not declared": (
+        dict(lennard_jones_sites={"H_amino": {"sigma_nm": 0.0, "epsilon_kj_mol": 0.0, "citation": "x y z"}}), "lennard_jones_sites.H_amino", "no site 'H_amino'",
+    ),
+    "LJ sigma zero, epsilon not": (
+        dict(lennard_jones_sites={"F": {"sigma_nm": 0.0, "epsilon_kj_mol": 0.1, "citation": "x y z"}}), "lennard_jones_sites.F", "zero together",
+    ),
     "empty structure file": (dict(files={"pair.xyz": ""}), "structure.file", "the file is empty"),
     "coordinate not a number": (dict(files={"pair.xyz": "2\n\nC 0 0 0\nF nan 0 0\n"}), "structure.file", "not a number"),
     "huge coordinates": (dict(files={"pair.xyz": "2\n\nC 0 0 0\nF 1e9 0 0\n"}), "structure.file", "check the file's units"),
@@ -209,7 +240,7 @@ def test_atoms_closer_than_limit_are_refused_even_when_the_pdb_lists_no_bond(tmp
 
 
 def test_unknown_coating_name_lists_the_shipped_ones():
-    with pytest.raises(coating.CoatingError, match="no coating 'nope'.*nh2_mil101_fe, nh2_mil101_fe_copc"):
+    with pytest.raises(coating.CoatingError, match="no coating 'nope'.*nh2_mil101_fe, nh2_mil101_fe_copc, nh2_mil101_fe_ljfree_h"):
         coating.resolve("nope")
 
 
