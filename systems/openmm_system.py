@@ -27,6 +27,8 @@ import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
 
+from systems.uff import uff_epsilon_kj, uff_sigma_nm
+
 FORCEFIELD_DIR = Path(__file__).resolve().parent.parent / "forcefields"
 #: 1/(4 pi eps0) in kJ mol^-1 nm e^-2 (OpenMM's ONE_4PI_EPS0)
 ONE_4PI_EPS0 = 138.935456
@@ -89,6 +91,25 @@ def apply_geometric_mixing(system: mm.System, switch_nm: float | None) -> mm.Cus
     return lj
 
 
+def set_ion_lj_uff(nb: mm.NonbondedForce, elements, ion) -> None:
+    """UFF Lennard-Jones by element on the ions (the paper's Forcite setting), charges untouched.
+
+    Intramolecular 1-4 pairs keep the force field's scaling of the mixed pair: their epsilon becomes
+    scale x sqrt(eps_i eps_j) with the UFF values (sigma is mixed later, :func:`apply_geometric_mixing`).
+    """
+    old = {}
+    for i in np.flatnonzero(ion):
+        q, s, e = nb.getParticleParameters(int(i))
+        old[int(i)] = e.value_in_unit(unit.kilojoule_per_mole)
+        nb.setParticleParameters(int(i), q, uff_sigma_nm(elements[i]) * unit.nanometer, uff_epsilon_kj(elements[i]) * unit.kilojoule_per_mole)
+    for k in range(nb.getNumExceptions()):
+        i, j, qq, s, e = nb.getExceptionParameters(k)
+        e_kj = e.value_in_unit(unit.kilojoule_per_mole)
+        if i in old and j in old and e_kj != 0.0 and old[i] > 0 and old[j] > 0:
+            scale = e_kj / math.sqrt(old[i] * old[j])
+            nb.setExceptionParameters(k, i, j, qq, s, scale * math.sqrt(uff_epsilon_kj(elements[i]) * uff_epsilon_kj(elements[j])))
+
+
 def add_dipole_correction(system: mm.System, charges, box_nm) -> mm.Force | None:
     """Add the Yeh-Berkowitz slab correction E = 2 pi k_e M_z^2 / V as a CustomCentroidBondForce.
 
@@ -142,6 +163,7 @@ def create_slab_system(
     z_wall_nm: float | None = None,
     wall_k_kj_nm2: float = 5000.0,
     dipole_correction: bool = True,
+    ion_lennard_jones: str = "clandp",
     li_metal_epsilon_scale: float = 1.0,
     ion_charge_scale: float = 1.0,
     xml_files: list[str] | None = None,
@@ -168,6 +190,9 @@ def create_slab_system(
         Factor on the Li-metal LJ epsilon (1 = UFF).
     ion_charge_scale : float
         Factor on the charges of TFSI- and Li+ (1 = CL&P; 0.8 = scaled-charge variant).
+    ion_lennard_jones : str
+        ``clandp`` (default) or ``uff``: UFF Lennard-Jones on the ions by element, CL&P charges kept
+        (:func:`set_ion_lj_uff`).
     xml_files : list of str, optional
         Force-field files to use instead of :func:`forcefield_files`.
 
@@ -203,6 +228,10 @@ def create_slab_system(
             i, j, qq, s, e = nb.getExceptionParameters(k)
             if ion[i] and ion[j]:
                 nb.setExceptionParameters(k, i, j, qq * ion_charge_scale**2, s, e)
+    if ion_lennard_jones == "uff":
+        set_ion_lj_uff(nb, [a.element.symbol for a in atoms], ion)
+    elif ion_lennard_jones != "clandp":
+        raise ValueError(f"ion_lennard_jones {ion_lennard_jones!r}: clandp or uff")
     if li_metal_epsilon_scale != 1.0:
         for i, r in enumerate(resname):
             if r == "LIM":

@@ -224,3 +224,40 @@ def test_lj_between_tfsi_and_li_metal_uses_geometric_mixing():
                 arithmetic += e
     assert delta == pytest.approx(geometric, rel=1e-6)
     assert abs(geometric - arithmetic) > 0.05 * abs(geometric)  # the test can tell the two rules apart
+
+
+def test_uff_ion_lennard_jones_keeps_the_charges_and_the_1_4_scaling():
+    """electrolyte.ion_lennard_jones: uff, the paper's Forcite setting: UFF sigma and epsilon by element on every
+    TFSI- and Li+ atom, CL&P charges untouched, the Li slab untouched, 1-4 pairs still scaled as the force field
+    scales them (OPLS 0.5) but of the UFF pair."""
+    from systems.slab import build_li_bcc100_slab
+    from systems.uff import uff_epsilon_kj, uff_sigma_nm
+
+    s = combine([build_li_bcc100_slab(), build_tfsi().translated([1.0, 1.0, 1.2]), build_li_ion().translated([2.0, 2.0, 1.5])], box=np.array([2.822, 2.822, 6.0]))
+    top = s.to_topology()
+    built = {k: create_slab_system(top, None, z_wall_nm=3.0, ion_lennard_jones=k) for k in ("clandp", "uff")}
+
+    def arrays(system):
+        nb = next(f for f in system.getForces() if isinstance(f, mm.NonbondedForce))
+        lj = next(f for f in system.getForces() if isinstance(f, mm.CustomNonbondedForce))
+        q = np.array([nb.getParticleParameters(i)[0]._value for i in range(system.getNumParticles())])
+        se = np.array([lj.getParticleParameters(i) for i in range(system.getNumParticles())])
+        ex = {tuple(sorted(nb.getExceptionParameters(k)[:2])): (nb.getExceptionParameters(k)[3]._value, nb.getExceptionParameters(k)[4]._value) for k in range(nb.getNumExceptions())}
+        return q, se, ex
+
+    (q0, se0, ex0), (q1, se1, ex1) = arrays(built["clandp"]), arrays(built["uff"])
+    np.testing.assert_array_equal(q0, q1)
+    ions = np.arange(128, s.n_atoms)
+    np.testing.assert_array_equal(se0[:128], se1[:128])
+    for i in ions:
+        assert se1[i] == pytest.approx([math.sqrt(uff_sigma_nm(s.elements[i])), math.sqrt(uff_epsilon_kj(s.elements[i]))])
+    assert not np.allclose(se0[ions], se1[ions])  # CL&P and UFF differ
+    pairs14 = [p for p, (sig, eps) in ex0.items() if eps != 0.0]
+    assert pairs14  # TFSI- has 1-4 pairs
+    for i, j in pairs14:
+        scale0 = ex0[(i, j)][1] / (se0[i, 1] ** 2 * se0[j, 1] ** 2) ** 0.5
+        scale1 = ex1[(i, j)][1] / (se1[i, 1] ** 2 * se1[j, 1] ** 2) ** 0.5
+        assert scale1 == pytest.approx(scale0) == pytest.approx(0.5)
+        assert ex1[(i, j)][0] == pytest.approx(se1[i, 0] * se1[j, 0])  # sigma_ij = sqrt(sigma_i sigma_j), UFF
+    with pytest.raises(ValueError, match="clandp or uff"):
+        create_slab_system(top, None, z_wall_nm=3.0, ion_lennard_jones="gaff")

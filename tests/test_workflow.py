@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,37 @@ def test_the_runtime_estimate_comes_before_every_md_job(tmp_path):
     assert len(md_jobs) == 4  # 2 systems x 2 replicas
     assert all((estimate, k) in edges for k in md_jobs)
     assert {a for a, b in edges if b == estimate} == {k for k, v in label.items() if v == "minimize"}
+
+
+def test_uff_ions_from_the_config_reach_the_built_system_and_leave_other_systems_params_alone(tmp_path):
+    """One system with electrolyte.ion_lennard_jones: uff; the other system's assemble params are as before."""
+    import openmm as mm
+    import yaml
+
+    from systems.uff import uff_sigma_nm
+
+    cfg = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
+    cfg["systems"] = {"bare_li": {"coating": None}}
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg))
+    cfg["systems"]["bare_li_uff"] = {"coating": None, "electrolyte": {"ion_lennard_jones": "uff"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    sm = ["-s", str(ROOT / "Snakefile")]
+    r = _snakemake(sm + ["results/bare_li/r0/system.xml", "--configfile", "a.yaml", "--cores", "2"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # a config that adds a UFF-ion system leaves bare_li's params as they were: nothing of it reruns
+    r = _snakemake(sm + ["-n", "results/bare_li/r0/system.xml", "--configfile", "c.yaml", "--rerun-triggers", "params"], tmp_path, timeout=300)
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
+    r = _snakemake(sm + ["results/bare_li_uff/r0/system.xml", "--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    lj = {}
+    for name in ("bare_li", "bare_li_uff"):
+        system = mm.XmlSerializer.deserialize((tmp_path / f"results/{name}/r0/system.xml").read_text())
+        f = next(f for f in system.getForces() if isinstance(f, mm.CustomNonbondedForce))
+        lj[name] = np.array([f.getParticleParameters(i) for i in range(system.getNumParticles())])
+    li_ion = -1  # the last atom is a Li+ (TFSI- first, then Li+)
+    assert lj["bare_li_uff"][li_ion][0] ** 2 == pytest.approx(uff_sigma_nm("Li"))
+    assert lj["bare_li"][li_ion][0] ** 2 != pytest.approx(uff_sigma_nm("Li"))  # CL&P Li+
+    np.testing.assert_array_equal(lj["bare_li"][:128], lj["bare_li_uff"][:128])  # the slab is the slab
 
 
 @pytest.mark.parametrize("dipole", [True, False])

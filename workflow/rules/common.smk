@@ -159,7 +159,7 @@ def system_settings(wildcards):
         system_slab(wildcards.system),
         system_electrolyte(wildcards.system),
     )
-    return {
+    settings = {
         "cutoff_nm": ff["cutoff_nm"],
         "switch_nm": ff["switch_nm"],
         "ewald_error_tolerance": ff["ewald_error_tolerance"],
@@ -168,6 +168,10 @@ def system_settings(wildcards):
         "li_metal_epsilon_scale": slab["li_epsilon_scale"],
         "ion_charge_scale": el["charge_scale"],
     }
+    # only when set: the params of every system that does not use it stay as they were (no rerun)
+    if el.get("ion_lennard_jones", "clandp") != "clandp":
+        settings["ion_lennard_jones"] = el["ion_lennard_jones"]
+    return settings
 
 
 def paper_values():
