@@ -179,11 +179,15 @@ def _project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def worker_env() -> dict:
+    """This environment with the project root first on PYTHONPATH, for a child ``python -m systems...``."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_project_root()), os.environ.get("PYTHONPATH")])))
+
+
 def _start(task: dict) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_project_root()), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen(
         [sys.executable, "-m", "systems.benchmark", "--worker", json.dumps(task)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=worker_env(),
     )  # fmt: skip
 
 

@@ -25,12 +25,13 @@ rarely takes more. The bundle is refused, with its largest files named, when it 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from systems.resume import file_record
 
 #: modules of this package the GPU check needs on the node (checked by the tiny test, which runs from the bundle)
 CODE = ("__init__.py", "files.py", "platforms.py", "resume.py", "md.py", "benchmark.py", "gpu_check.py")
@@ -152,17 +153,9 @@ def pip_download_command(requirements, dest, python_version: str, glibc: str, ar
     return cmd + ["-d", str(dest), *requirements]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def folder_files(root: Path) -> list[dict]:
     return [
-        {"path": str(p.relative_to(root)), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+        {"path": str(p.relative_to(root)), **file_record(p)}
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     ]

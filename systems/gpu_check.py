@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from systems.benchmark import _device, _precision, _start, format_table, machine, ns_per_day, steps_for_benchmark, write_csv
+from systems.benchmark import _device, _precision, _start, format_table, machine, ns_per_day, steps_for_benchmark, worker_env, write_csv
 
 GPU_ORDER = ("CUDA", "OpenCL")
 RESUME_COLUMNS = (
@@ -237,11 +236,6 @@ def _md_command(run_dir: Path, md: dict, seed: int, threads) -> list[str]:
     return cmd + (["--threads", str(threads)] if threads else [])
 
 
-def _env() -> dict:
-    root = str(Path(__file__).resolve().parent.parent)
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-
-
 def _read_xtc(path: Path):
     from mdtraj.formats import XTCTrajectoryFile
 
@@ -288,7 +282,7 @@ def resume_check(systems: dict, plat, md, sps: dict, settings, deadline, log) ->
     def start(n, kind, d):
         fh = open(d / "md.log", "a")
         logs.append(fh)
-        procs[n, kind] = subprocess.Popen(_md_command(d, md_run, 11, threads), stdout=fh, stderr=subprocess.STDOUT, env=_env())
+        procs[n, kind] = subprocess.Popen(_md_command(d, md_run, 11, threads), stdout=fh, stderr=subprocess.STDOUT, env=worker_env())
 
     def wait(n, kind):
         proc = procs[n, kind]
