@@ -119,11 +119,15 @@ def pack_system(
     return structure
 
 
-def assemble_system(packed_pdb, geometry_json, out_xml, coating_xml=None, **settings):
-    """Create the OpenMM System of a packed cell (with the coating's force field, if any) and serialise it."""
+def assemble_system(packed_pdb, geometry_json, out_xml, coating_xml=None, lower_wall_nm=None, **settings):
+    """Create the OpenMM System of a packed cell (with the coating's force field, if any) and serialise it.
+
+    ``lower_wall_nm``: height of a floor on the mobile atoms above the top Li layer's plane (nm); none when None.
+    """
     geometry = json.loads(Path(geometry_json).read_text())
     pdb = app.PDBFile(str(packed_pdb))
-    system = create_slab_system(pdb.topology, coating_xml, z_wall_nm=geometry["z_wall_nm"], **settings)
+    z_floor = None if lower_wall_nm is None else geometry["z_surface_nm"] + float(lower_wall_nm)
+    system = create_slab_system(pdb.topology, coating_xml, z_wall_nm=geometry["z_wall_nm"], z_floor_nm=z_floor, **settings)
     save_system(system, out_xml)
     return system
 

@@ -149,6 +149,23 @@ def add_wall(system: mm.System, atoms, z_wall_nm: float, k_kj_nm2: float) -> mm.
     return f
 
 
+def add_floor(system: mm.System, atoms, z_floor_nm: float, k_kj_nm2: float) -> mm.CustomExternalForce:
+    """Flat-bottomed harmonic floor, E = k/2 (z_floor - z)^2 for z < z_floor, on ``atoms`` (the lower wall).
+
+    ``z`` is the raw coordinate: positions stay unwrapped in the context (see :func:`add_dipole_correction`), so
+    an ion can only reach the slab from above and the floor holds it there.
+    """
+    f = mm.CustomExternalForce("0.5*k_floor*max(0, z_floor - z)^2")
+    f.setName("LowerWall")
+    f.addGlobalParameter("k_floor", k_kj_nm2)
+    f.addGlobalParameter("z_floor", z_floor_nm)
+    for i in atoms:
+        f.addParticle(int(i), [])
+    f.setForceGroup(GROUP_WALL)
+    system.addForce(f)
+    return f
+
+
 def nonbonded_charges(system: mm.System) -> np.ndarray:
     nb = next(f for f in system.getForces() if isinstance(f, mm.NonbondedForce))
     return np.array([nb.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge) for i in range(system.getNumParticles())])
@@ -162,6 +179,7 @@ def create_slab_system(
     ewald_error_tolerance: float = 5e-4,
     z_wall_nm: float | None = None,
     wall_k_kj_nm2: float = 5000.0,
+    z_floor_nm: float | None = None,
     dipole_correction: bool = True,
     ion_lennard_jones: str = "clandp",
     li_metal_epsilon_scale: float = 1.0,
@@ -183,7 +201,10 @@ def create_slab_system(
     z_wall_nm : float, optional
         Height of the upper wall on mobile atoms; no wall when None.
     wall_k_kj_nm2 : float
-        Wall force constant (kJ/mol/nm^2).
+        Force constant (kJ/mol/nm^2) of the upper wall and of the floor.
+    z_floor_nm : float, optional
+        Height of the lower wall (floor) on mobile atoms, so that no ion enters or crosses the Li slab; none when
+        None (the paper's model).
     dipole_correction : bool
         Add the Yeh-Berkowitz correction.
     li_metal_epsilon_scale : float
@@ -250,6 +271,8 @@ def create_slab_system(
     box_nm = np.array([box[k][k].value_in_unit(unit.nanometer) for k in range(3)])
     if z_wall_nm is not None:
         add_wall(system, np.flatnonzero(~frozen), z_wall_nm, wall_k_kj_nm2)
+    if z_floor_nm is not None:
+        add_floor(system, np.flatnonzero(~frozen), z_floor_nm, wall_k_kj_nm2)
     if dipole_correction:
         add_dipole_correction(system, nonbonded_charges(system), box_nm)
     return system

@@ -171,6 +171,8 @@ def system_settings(wildcards):
     # only when set: the params of every system that does not use it stay as they were (no rerun)
     if el.get("ion_lennard_jones", "clandp") != "clandp":
         settings["ion_lennard_jones"] = el["ion_lennard_jones"]
+    if cell.get("lower_wall_nm") is not None:
+        settings["lower_wall_nm"] = cell["lower_wall_nm"]
     return settings
 
 
