@@ -12,9 +12,13 @@ halves of the production part (blocked standard errors; a small p-value means th
 test on the discarded part says whether it held a trend, and its mean is reported next to the production mean.
 
 The sensitivity table recomputes the CN of every system under each definition the paper leaves open: reference
-set (top Li layer or both layers), target (TFSI- N, O, F or any atom), and cutoff (first minimum of g(r)
-normalised over the electrolyte region, first minimum of g(r) normalised over the whole cell as Materials Studio
-Forcite does, fixed 0.4 nm, fixed 0.8 nm, or the end of the paper's own distance range for that system).
+set (top Li layer, both layers, top layer + coating, coating only, Li+, each coating site, or a height above the
+top Li plane; :mod:`analysis.replica`), target (TFSI- N, O, F or any atom, Li+), and cutoff (first minimum of
+g(r) normalised over the electrolyte region, first minimum of g(r) normalised over the whole cell as Materials
+Studio Forcite does, fixed 0.4 nm, fixed 0.8 nm, or the end of the paper's own distance range for that system).
+Each row also gives the closest approach (the smallest distance seen, and the 1 % onset of the counted shell),
+so a reader sees which definition could produce the paper's 0.18 nm. Ions found below the top Li plane or below
+the slab are counted for every replica (:func:`penetration_table`).
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from analysis import rdf
-from analysis.replica import REFERENCES, TARGETS
+from analysis.replica import HEIGHT, REFERENCE_LABELS, REFERENCES, edges_of, targets_of
 from analysis.stats import block_average, drift_test, mean_ci_t, welch_difference
-from analysis.summary import choose_cutoff, count_edge, pooled_curves
+from analysis.summary import choose_cutoff, closest_approach, count_edge, has_pair, pooled_curves
 from systems.files import atomic_path, write_json, write_text
 
 #: cutoff rules of the sensitivity table: (name, how)
@@ -44,9 +48,13 @@ HEADLINE = ("top", "N", CUTOFF_RULES[0][0])
 
 
 def cutoff_for(results, reference, target, rule, fallback_nm, paper=None, fixed_nm=None) -> tuple[float, str]:
-    """The cutoff (nm) and where it came from, for one system under one rule."""
+    """The cutoff (nm) and where it came from, for one system under one rule.
+
+    For the ``height`` reference the cutoff is a height above the top Li plane; its first-minimum rule is the
+    first minimum of the pooled height profile, and the whole-cell rule does not apply (NaN).
+    """
     how = dict(CUTOFF_RULES)[rule]
-    edges = results[0]["r_edges_nm"]  # every cutoff is the bin edge its count stops at (choose_cutoff)
+    edges = edges_of(results[0], reference)  # every cutoff is the bin edge its count stops at (choose_cutoff)
     if fixed_nm is not None and rule == CUTOFF_RULES[0][0]:
         return count_edge(edges, float(fixed_nm)), "config"
     if isinstance(how, float):
@@ -54,14 +62,29 @@ def cutoff_for(results, reference, target, rule, fallback_nm, paper=None, fixed_
     if how == "paper":
         rng = (paper or {}).get("range_nm")
         return (count_edge(edges, float(rng[1])), "paper") if rng else (math.nan, "paper gives none")
+    if reference == HEIGHT and how == "cell":
+        return math.nan, "not defined for a height"
     curves = pooled_curves(results, target, normalization=how, reference=reference)
     _, rc, source = choose_cutoff(curves, None, fallback_nm)
     return rc, "first minimum" if source.startswith("first minimum") else "fallback (no first minimum)"
 
 
+def definitions(grouped: dict) -> list[tuple[str, str]]:
+    """Every (reference, target) measured in at least one system, in table order: the Li and coating references,
+    Li+, the coating sites, then the heights."""
+    present = [str(r) for results in grouped.values() for r in results[0].get("references", REFERENCES)]
+    sites = list(dict.fromkeys(r for r in present if r.startswith("site_")))
+    out = []
+    for reference in REFERENCES + tuple(sites) + (HEIGHT,):
+        for target in targets_of(reference):
+            if any(has_pair(results, reference, target) for results in grouped.values()):
+                out.append((reference, target))
+    return out
+
+
 def cn_series(res, reference, target, r_c) -> np.ndarray:
     """Per-frame CN of one replica over all its frames."""
-    return rdf.coordination_series(res[f"frame_counts_{reference}_{target}"], res["r_edges_nm"], int(res[f"n_ref_{reference}"]), r_c)
+    return rdf.coordination_series(res[f"frame_counts_{reference}_{target}"], edges_of(res, reference), int(res[f"n_ref_{reference}"]), r_c)
 
 
 def replica_statistics(res, reference, target, r_c) -> dict:
@@ -94,33 +117,48 @@ def _bare_system(coatings: dict):
 
 
 def sensitivity(grouped: dict, coatings: dict, paper: dict, fallback_nm: float = 0.8, fixed_nm=None) -> list[dict]:
-    """One row per (reference, target, cutoff rule, system), with the coated-minus-bare test on coated rows."""
+    """One row per (reference, target, cutoff rule, system), with the closest approach and, on coated rows, the
+    coated-minus-bare test. A system without the reference's atoms (bare Li has no coating) gets an empty row."""
     bare = _bare_system(coatings)
     rows = []
-    for reference in REFERENCES:
-        for target in TARGETS:
-            for rule, _ in CUTOFF_RULES:
-                per_system = {}
-                for system, results in grouped.items():
-                    rc, source = cutoff_for(results, reference, target, rule, fallback_nm, (paper or {}).get(system), fixed_nm)
-                    vals = [float(cn_series(r, reference, target, rc)[int(r["first_production_frame"]) :].mean()) for r in results] if math.isfinite(rc) else []
-                    per_system[system] = (rc, source, vals)
-                for system, (rc, source, vals) in per_system.items():
-                    st = mean_ci_t(vals) if vals else {"mean": math.nan, "low": math.nan, "high": math.nan}
-                    row = {
-                        "reference": reference, "target": target, "cutoff_rule": rule, "system": system, "cutoff_nm": rc,
-                        "cutoff_source": source, "cn_per_replica": vals, "cn_mean": st["mean"], "cn_ci95_low": st["low"],
-                        "cn_ci95_high": st["high"], "headline": (reference, target, rule) == HEADLINE,
-                        "paper_cn": ((paper or {}).get(system) or {}).get("cn"), "paper_range_nm": ((paper or {}).get(system) or {}).get("range_nm"),
-                    }  # fmt: skip
-                    if bare and system != bare and coatings.get(system) and vals and per_system[bare][2]:
-                        d = welch_difference(per_system[bare][2], vals)
-                        row.update(
-                            diff_vs_bare=d["difference"], diff_ci95_low=d["low"], diff_ci95_high=d["high"], p_welch=d["p_value"],
-                            above_bare_95=bool(d["low"] > 0) if math.isfinite(d["low"]) else None,
-                        )  # fmt: skip
-                    rows.append(row)
+    for reference, target in definitions(grouped):
+        for rule, _ in CUTOFF_RULES:
+            per_system = {}
+            for system, results in grouped.items():
+                if not has_pair(results, reference, target):
+                    per_system[system] = (math.nan, "no such atoms in this system", [], {"closest_nm": math.nan, "onset_nm": math.nan})
+                    continue
+                rc, source = cutoff_for(results, reference, target, rule, fallback_nm, (paper or {}).get(system), fixed_nm)
+                vals = [float(cn_series(r, reference, target, rc)[int(r["first_production_frame"]) :].mean()) for r in results] if math.isfinite(rc) else []
+                approach = closest_approach(pooled_curves(results, target, reference=reference), rc)
+                per_system[system] = (rc, source, vals, approach)
+            for system, (rc, source, vals, approach) in per_system.items():
+                st = mean_ci_t(vals) if vals else {"mean": math.nan, "low": math.nan, "high": math.nan}
+                row = {
+                    "reference": reference, "target": target, "cutoff_rule": rule, "system": system, "cutoff_nm": rc,
+                    "cutoff_source": source, "cn_per_replica": vals, "cn_mean": st["mean"], "cn_ci95_low": st["low"],
+                    "cn_ci95_high": st["high"], "headline": (reference, target, rule) == HEADLINE, **approach,
+                    "paper_cn": ((paper or {}).get(system) or {}).get("cn"), "paper_range_nm": ((paper or {}).get(system) or {}).get("range_nm"),
+                }  # fmt: skip
+                if bare and system != bare and coatings.get(system) and vals and per_system[bare][2]:
+                    d = welch_difference(per_system[bare][2], vals)
+                    row.update(
+                        diff_vs_bare=d["difference"], diff_ci95_low=d["low"], diff_ci95_high=d["high"], p_welch=d["p_value"],
+                        above_bare_95=bool(d["low"] > 0) if math.isfinite(d["low"]) else None,
+                    )  # fmt: skip
+                rows.append(row)
     return rows
+
+
+def penetration_table(grouped: dict) -> dict:
+    """Per system, per replica: the mobile atoms found below the top Li plane and below the slab (every frame)."""
+    out = {}
+    for system, results in grouped.items():
+        reps = []
+        for res in results:
+            reps.append({k[len("penetration_") :]: (v.item() if hasattr(v, "item") else v) for k, v in res.items() if k.startswith("penetration_")})
+        out[system] = reps
+    return out
 
 
 def statistics(grouped: dict, coatings: dict, paper: dict, analysis_config: dict) -> dict:
@@ -192,25 +230,62 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
                 f"{'yes' if r['block_plateau'] else 'no (SE is a lower bound)'} |"
             )
     L += ["", "## Sensitivity to the definition", ""]
+    L.append(
+        "References: " + "; ".join(f"`{k}` = {v}" for k, v in REFERENCE_LABELS.items()) + "; `site_<name>` = a coating site's atoms. "
+        "Targets: TFSI- through its N, every O, every F, `any` = each anion once through its closest atom (for a height: its lowest "
+        "atom), `li_ion` = Li+. A height count is the number of targets below that height per top-layer Li atom. "
+        "n/a: the system has no such atoms (bare Li has no coating), or the rule does not apply."
+    )
+    L.append("")
     systems = list(stats_out["systems"])
     coated = [s for s in systems if stats_out["systems"][s]["coating"]]
     head = "| reference | target | cutoff | " + " | ".join(f"{s} CN (cutoff nm)" for s in systems) + " | " + " | ".join(f"{s} > bare (95 %)?" for s in coated) + " |"
     L += [head, "|" + "---|" * (3 + len(systems) + len(coated))]
     keyed = {(r["reference"], r["target"], r["cutoff_rule"], r["system"]): r for r in sens_rows}
-    for reference in REFERENCES:
-        for target in TARGETS:
-            for rule, _ in CUTOFF_RULES:
-                cells = []
-                for s in systems:
-                    r = keyed[(reference, target, rule, s)]
-                    cells.append(f"{_f(r['cn_mean'])} [{_f(r['cn_ci95_low'])}, {_f(r['cn_ci95_high'])}] ({_f(r['cutoff_nm'])})")
-                verdict = []
-                for s in coated:
-                    r = keyed[(reference, target, rule, s)]
-                    a = r.get("above_bare_95")
-                    verdict.append("n/a" if a is None else f"{'yes' if a else 'no'} (diff {_f(r.get('diff_vs_bare'), '+.3f')}, p = {_f(r.get('p_welch'), '.2g')})")
-                mark = " **(headline)**" if (reference, target, rule) == HEADLINE else ""
-                L.append(f"| {reference} | {target} | {rule}{mark} | " + " | ".join(cells) + " | " + " | ".join(verdict) + " |")
+    pairs = list(dict.fromkeys((r["reference"], r["target"]) for r in sens_rows))
+    for reference, target in pairs:
+        for rule, _ in CUTOFF_RULES:
+            cells = []
+            for s in systems:
+                r = keyed[(reference, target, rule, s)]
+                cells.append(f"{_f(r['cn_mean'])} [{_f(r['cn_ci95_low'])}, {_f(r['cn_ci95_high'])}] ({_f(r['cutoff_nm'])})" if r["cn_per_replica"] else "n/a")
+            verdict = []
+            for s in coated:
+                r = keyed[(reference, target, rule, s)]
+                a = r.get("above_bare_95")
+                verdict.append("n/a" if a is None else f"{'yes' if a else 'no'} (diff {_f(r.get('diff_vs_bare'), '+.3f')}, p = {_f(r.get('p_welch'), '.2g')})")
+            mark = " **(headline)**" if (reference, target, rule) == HEADLINE else ""
+            L.append(f"| {reference} | {target} | {rule}{mark} | " + " | ".join(cells) + " | " + " | ".join(verdict) + " |")
+    L += ["", "## Closest approach", ""]
+    L.append(
+        "Which definition could give the paper's 0.18 nm? Per (reference, target): the smallest distance (or height above the top "
+        "Li plane) seen in any replica's production frames, to one bin, and the onset of the first shell: the distance inside "
+        "which 1 % of the pairs counted within the first-minimum cutoff lie. nm; n/a: no such atoms."
+    )
+    L += ["", "| reference | target | " + " | ".join(f"{s} closest / onset" for s in systems) + " |", "|" + "---|" * (2 + len(systems))]
+    rule0 = CUTOFF_RULES[0][0]
+    for reference, target in pairs:
+        cells = []
+        for s in systems:
+            r = keyed[(reference, target, rule0, s)]
+            cells.append(f"{_f(r['closest_nm'])} / {_f(r['onset_nm'])}" if math.isfinite(r["closest_nm"]) else "n/a")
+        L.append(f"| {reference} | {target} | " + " | ".join(cells) + " |")
+    pen = stats_out.get("penetration") or {}
+    if pen:
+        L += ["", "## Did ions enter the Li slab?", ""]
+        L.append(
+            "Every frame of every replica (equilibration included): ions with any atom ever below the top Li layer's plane and "
+            "below the lowest layer's plane, the frames with at least one, and the lowest height (nm, above the top-layer plane) reached."
+        )
+        L += ["", "| system | replica | TFSI- below top plane (ions / frames) | TFSI- below slab | lowest TFSI- atom (nm) | "
+              "Li+ below top plane (ions / frames) | Li+ below slab | lowest Li+ (nm) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for system, reps in pen.items():
+            for k, p in enumerate(reps):
+                cols = []
+                for sp in ("tfsi", "li_ion"):
+                    cols += [f"{p.get(sp + '_ions_below_top')} / {p.get(sp + '_frames_below_top')}",
+                             f"{p.get(sp + '_ions_below_slab')} / {p.get(sp + '_frames_below_slab')}", _f(p.get(sp + "_lowest_height_nm"))]  # fmt: skip
+                L.append(f"| {system} | r{k} | " + " | ".join(cols) + " |")
     L += ["", "Paper (Zhen et al., EES 2025): CN 0.42 with NH2-MIL-101(Fe) over 0.18-0.4 nm, 0.13 bare over 0.24-0.8 nm, one 3000 ps run each.", ""]
     return "\n".join(L)
 
@@ -219,7 +294,7 @@ def write_sensitivity_csv(rows, path) -> None:
     cols = [
         "reference", "target", "cutoff_rule", "system", "cutoff_nm", "cutoff_source", "cn_per_replica", "cn_mean",
         "cn_ci95_low", "cn_ci95_high", "diff_vs_bare", "diff_ci95_low", "diff_ci95_high", "p_welch", "above_bare_95",
-        "headline", "paper_cn", "paper_range_nm",
+        "headline", "closest_nm", "onset_nm", "paper_cn", "paper_range_nm",
     ]  # fmt: skip
 
     def fmt(v):
@@ -277,6 +352,7 @@ def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, 
         f"platform {sorted({p['platform'] for p in prov})}, OpenMM {sorted({p['openmm_version'] for p in prov})}"
     )
     stats_out["produced_by"] = summary
+    stats_out["penetration"] = penetration_table(grouped)
     write_json(out.statistics, stats_out)
     write_sensitivity_csv(sens, out.sensitivity)
     write_text(out.comparison, comparison_markdown(stats_out, sens, {"summary": summary}))

@@ -175,13 +175,16 @@ def plot_rdf_cn(results_by_system: dict, summary: dict, path, target: str = "N")
 
 
 def plot_density_profiles(results_by_system: dict, path) -> None:
-    """Number density of TFSI- (N atoms) and Li+ versus height above the top Li layer, mean over replicas."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
+    """Number density of TFSI- (its N, and its lowest atom) and Li+ versus height above the top Li layer, mean over replicas."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=False)
     for k, (system, results) in enumerate(results_by_system.items()):
         c = COLORS[k % len(COLORS)]
         edges = results[0]["height_edges_nm"]
         h = 0.5 * (edges[1:] + edges[:-1])
-        for ax, name, label in ((axes[0], "tfsi", "TFSI$^-$ (N)"), (axes[1], "li_ion", "Li$^+$")):
+        panels = ((axes[0], "tfsi", "TFSI$^-$ (N)"), (axes[1], "tfsi_lowest", "TFSI$^-$ (lowest atom of each anion)"), (axes[2], "li_ion", "Li$^+$"))
+        for ax, name, label in panels:
+            if any(f"density_{name}" not in r for r in results):  # analysed before the lowest-atom profile existed
+                continue
             n = min(len(r[f"density_{name}"]) for r in results)
             mean = np.mean([r[f"density_{name}"][:n] for r in results], axis=0)
             ax.plot(h[:n], mean, color=c, lw=1.5, label=f"{system} ({len(results)} replicas)")

@@ -114,49 +114,72 @@ def _bin_counts(d, r_edges, n_bins, inv_width):
     return np.bincount(k, minlength=n_bins + 1)[:n_bins]
 
 
-def surface_pair_histograms(xyz, boxes, top_idx, lower_idx, b_idx, selections, r_edges) -> dict:
+def pair_histograms(xyz, boxes, references: dict, b_idx, selections: dict, r_edges, pairs=None) -> dict:
     """Per-frame histograms for every (reference set, target) from one distance matrix per frame.
 
-    One matrix of distances from the reference atoms (top layer, then the lower layer) to every atom of the
-    target molecules is computed per frame; each target is a set of its columns, optionally reduced to the
-    closest atom of each molecule, and the ``both`` histogram is the top one plus the lower one. This gives
-    the same counts as :func:`frame_histograms` of :func:`distances_over_frames` for each pair of sets, at a
-    fraction of the cost.
+    One matrix of distances from the union of all reference atoms to every target atom is computed per frame;
+    each target is a set of its columns, optionally reduced to the closest atom of each molecule, and each
+    reference set is a set of its rows. This gives the same counts as :func:`frame_histograms` of
+    :func:`distances_over_frames` for each pair of sets, at a fraction of the cost.
 
     Parameters
     ----------
     xyz : ndarray (n_frames, n_atoms, 3); boxes : ndarray (n_frames, 3)
-    top_idx, lower_idx : array of int
-        Reference atoms of the top layer and of the layer(s) below.
+    references : dict
+        reference name -> atom indices (sets may overlap; an atom listed twice in one set counts twice).
     b_idx : array of int
-        Every atom of the target molecules, grouped by molecule (contiguous).
+        Every target atom; the atoms of one molecule are contiguous.
     selections : dict
-        target name -> (columns of ``b_idx`` or None for all, molecule start columns for a closest-atom
-        reduction or None).
+        target name -> (columns of ``b_idx`` or None for all, molecule start columns within those columns for a
+        closest-atom reduction, or None).
+    pairs : list of (reference, target), optional
+        The pairs to histogram; every combination when None.
 
     Returns
     -------
     dict
-        ``(reference, target)`` -> int32 array (n_frames, n_bins), reference ``top`` and ``both``.
+        ``(reference, target)`` -> int32 array (n_frames, n_bins).
     """
     r_edges = np.asarray(r_edges, float)
     n_bins = len(r_edges) - 1
     widths = np.diff(r_edges)
     inv = 1.0 / widths[0] if r_edges[0] == 0.0 and np.allclose(widths, widths[0], rtol=1e-9) else None
-    a_idx = np.concatenate([np.asarray(top_idx, int), np.asarray(lower_idx, int)])
-    n_top = len(top_idx)
+    refs = {name: np.asarray(idx, int) for name, idx in references.items()}
+    pairs = list(pairs) if pairs is not None else [(r, t) for r in refs for t in selections]
+    union = np.unique(np.concatenate([refs[r] for r, _ in pairs])) if pairs else np.zeros(0, int)
+    rows = {r: np.searchsorted(union, refs[r]) for r in {r for r, _ in pairs}}
+    targets = list(dict.fromkeys(t for _, t in pairs))
+    b_idx = np.asarray(b_idx, int)
     n_frames = len(xyz)
-    out = {(ref, t): np.zeros((n_frames, n_bins), np.int32) for t in selections for ref in ("top", "both")}
+    out = {p: np.zeros((n_frames, n_bins), np.int32) for p in pairs}
     for f in range(n_frames):
-        d = minimum_image_distances(xyz[f, a_idx], xyz[f, b_idx], boxes[f])
-        for t, (cols, starts) in selections.items():
+        d = minimum_image_distances(xyz[f, union], xyz[f, b_idx], boxes[f])
+        for t in targets:
+            cols, starts = selections[t]
             dt = d if cols is None else d[:, cols]
             if starts is not None:
                 dt = np.minimum.reduceat(dt, starts, axis=1)
-            h_top = _bin_counts(dt[:n_top], r_edges, n_bins, inv)
-            out[("top", t)][f] = h_top
-            out[("both", t)][f] = h_top + _bin_counts(dt[n_top:], r_edges, n_bins, inv)
+            for r, tt in pairs:
+                if tt == t:
+                    out[(r, t)][f] = _bin_counts(dt[rows[r]], r_edges, n_bins, inv)
     return out
+
+
+def value_histograms(values, r_edges) -> np.ndarray:
+    """Histogram of each frame's values (heights, say) on ``r_edges``, values outside counted in the end bins.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_frames, n)
+
+    Returns
+    -------
+    int32 array, shape (n_frames, n_bins)
+    """
+    r_edges = np.asarray(r_edges, float)
+    n_bins = len(r_edges) - 1
+    k = np.clip(np.searchsorted(r_edges, np.asarray(values, float), side="right") - 1, 0, n_bins - 1)
+    return np.array([np.bincount(row, minlength=n_bins) for row in k.reshape(len(k), -1)], np.int32).reshape(-1, n_bins)
 
 
 def coordination_series(frame_counts, r_edges, n_a, r_c) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import rdf
-from analysis.replica import SITE_TARGETS, TARGETS
+from analysis.replica import HEIGHT, SITE_TARGETS, TARGETS, edges_of
 from analysis.stats import mean_ci_t
 from systems.files import atomic_path, write_json
 
@@ -25,35 +25,70 @@ def production_counts(res: dict, target: str, reference: str = "top"):
     key = f"frame_counts_{reference}_{target}"
     if key not in res:
         raise KeyError(f"analysis result has no {key}: it was made by an older version; rerun with `snakemake -R compute_rdf`")
-    fc = res[key][int(res["first_production_frame"]) :]
+    fc = np.asarray(res[key])[int(res["first_production_frame"]) :]
     return fc.sum(axis=0).astype(float), len(fc)
 
 
 def pooled_curves(results: list, target: str, normalization: str = "region", reference: str = "top") -> dict:
-    """g(r) and running n(r) pooled over replicas (counts and frames of the production parts summed)."""
-    edges = results[0]["r_edges_nm"]
+    """g(r) and running n(r) pooled over replicas (counts and frames of the production parts summed).
+
+    For the ``height`` reference, g is the height profile of the targets over their mean density in the
+    electrolyte region (1 where they are as dense as on average), and n(h) counts targets below each height per
+    top-layer Li atom; ``cell`` normalisation is not defined for a height and gives NaN.
+    """
+    edges = edges_of(results[0], reference)
     for res in results[1:]:
-        if not np.allclose(res["r_edges_nm"], edges):
-            raise ValueError("replicas were analysed with different r bins")
+        if len(edges_of(res, reference)) != len(edges) or not np.allclose(edges_of(res, reference), edges):
+            raise ValueError("replicas were analysed with different bins")
     parts = [production_counts(res, target, reference) for res in results]
     counts = sum(c for c, _ in parts)
     frames = int(sum(n for _, n in parts))
     first = results[0]
     n_a = int(first[f"n_ref_{reference}"])
     n_b = int(first[f"n_b_{target}"])
-    z_a = first[f"z_ref_atoms_{reference}"]
-    if normalization == "region":
-        z0, z1 = first["region_nm"]
+    z0, z1 = first["region_nm"]
+    if reference == HEIGHT:
+        g = np.full(len(counts), np.nan)
+        if normalization == "region":
+            g = counts * (z1 - z0) / (frames * n_b * np.diff(edges))
+    elif normalization == "region":
         vol = float(first["area_nm2"]) * (z1 - z0)
-        g = rdf.rdf_from_counts(counts, frames, edges, n_b, vol, "region", z_a=z_a, region=(z0, z1))
+        g = rdf.rdf_from_counts(counts, frames, edges, n_b, vol, "region", z_a=first[f"z_ref_atoms_{reference}"], region=(z0, z1))
     else:
-        g = rdf.rdf_from_counts(counts, frames, edges, n_b, float(first["cell_volume_nm3"]), "cell", z_a=z_a)
+        g = rdf.rdf_from_counts(counts, frames, edges, n_b, float(first["cell_volume_nm3"]), "cell", z_a=first[f"z_ref_atoms_{reference}"])
     return {
         "r_edges_nm": edges,
         "r_nm": 0.5 * (edges[1:] + edges[:-1]),
         "g": g,
         "running_cn": rdf.running_coordination(counts, frames, n_a),
+        "counts": counts,
     }
+
+
+def has_pair(results: list, reference: str, target: str) -> bool:
+    """Whether every replica measured ``target`` around ``reference`` (a bare cell has no coating, say)."""
+    return all(f"frame_counts_{reference}_{target}" in res for res in results)
+
+
+def closest_approach(curves: dict, cutoff_nm: float, fraction: float = 0.01) -> dict:
+    """How close the targets come: the smallest distance seen, and the onset of the counted shell.
+
+    ``closest_nm`` is the lower edge of the first non-empty bin of the pooled production histograms (the smallest
+    distance, or height, that occurred, to one bin). ``onset_nm`` is the upper edge of the bin where the running
+    count first reaches ``fraction`` of its value at ``cutoff_nm``: the distance inside which 1 % of the counted
+    pairs lie, which one rare event does not move. NaN when nothing was counted.
+    """
+    counts = np.asarray(curves["counts"], float)
+    edges = np.asarray(curves["r_edges_nm"], float)
+    nz = np.flatnonzero(counts > 0)
+    closest = float(edges[nz[0]]) if len(nz) else math.nan
+    onset = math.nan
+    if math.isfinite(cutoff_nm) and len(nz):
+        k = int(np.argmin(np.abs(edges[1:] - cutoff_nm)))
+        cum = np.cumsum(counts)
+        if cum[k] > 0:
+            onset = float(edges[1 + int(np.argmax(cum >= fraction * cum[k]))])
+    return {"closest_nm": closest, "onset_nm": onset}
 
 
 def count_edge(r_edges, r_nm: float) -> float:

@@ -94,21 +94,32 @@ def test_t_interval_known_value():
 
 @pytest.mark.parametrize("edges", [np.arange(0.0, 1.2001, 0.005), np.array([0.0, 0.1, 0.35, 0.4, 0.9, 1.2])])
 def test_one_matrix_histograms_equal_the_pairwise_ones(edges):
-    """surface_pair_histograms (one distance matrix per frame) = frame_histograms of each pair of sets."""
+    """pair_histograms (one distance matrix per frame over overlapping reference sets) = the pairwise histograms."""
     rng = np.random.default_rng(11)
     n_frames, box = 4, np.array([2.8, 2.8, 8.0])
     xyz = rng.uniform(0, 1, size=(n_frames, 200, 3)) * box
     boxes = np.tile(box, (n_frames, 1))
-    top_idx, lower_idx = np.arange(0, 20), np.arange(20, 40)
+    top_idx, lower_idx, coat_idx = np.arange(0, 20), np.arange(20, 40), np.array([33, 5, 7, 39])
+    refs = {"top": top_idx, "both": np.concatenate([top_idx, lower_idx]), "surface": np.concatenate([top_idx, coat_idx]), "coating": coat_idx}
     b_idx = np.arange(40, 200)  # 16 molecules of 10 atoms, contiguous
     mol = (b_idx - 40) // 10
     cols_n = np.arange(0, 160, 10)  # the first atom of each molecule
-    sel = {"N": (cols_n, None), "any": (None, np.arange(0, 160, 10))}
-    got = rdf.surface_pair_histograms(xyz, boxes, top_idx, lower_idx, b_idx, sel, edges)
-    both = np.concatenate([top_idx, lower_idx])
-    for ref, a in (("top", top_idx), ("both", both)):
+    sel = {"N": (cols_n, None), "any": (np.arange(160), np.arange(0, 160, 10)), "tail": (np.arange(150, 160), None)}
+    pairs = [(r, t) for r in refs for t in ("N", "any")] + [("coating", "tail")]
+    got = rdf.pair_histograms(xyz, boxes, refs, b_idx, sel, edges, pairs)
+    assert set(got) == set(pairs)
+    for ref, a in refs.items():
         want_n = rdf.frame_histograms(rdf.distances_over_frames(xyz, boxes, a, b_idx[cols_n]), edges)
         want_any = rdf.frame_histograms(rdf.distances_over_frames(xyz, boxes, a, b_idx, mol), edges)
         np.testing.assert_array_equal(got[(ref, "N")], want_n)
         np.testing.assert_array_equal(got[(ref, "any")], want_any)
-    assert got[("top", "any")].sum() > 0
+    want_tail = rdf.frame_histograms(rdf.distances_over_frames(xyz, boxes, coat_idx, b_idx[150:]), edges)
+    np.testing.assert_array_equal(got[("coating", "tail")], want_tail)
+    assert got[("top", "any")].sum() > 0 and got[("coating", "tail")].sum() > 0
+
+
+def test_value_histograms_count_every_value_once_and_keep_outliers_in_the_end_bins():
+    edges = np.array([-1.0, 0.0, 0.5, 1.0])
+    values = np.array([[-3.0, -0.5, 0.0, 0.49, 0.5, 7.0], [0.1, 0.2, 0.3, 0.4, 0.9, 0.99]])
+    np.testing.assert_array_equal(rdf.value_histograms(values, edges), [[2, 2, 2], [0, 4, 2]])
+    assert rdf.value_histograms(np.zeros((3, 0)), edges).shape == (3, 3)

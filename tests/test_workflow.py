@@ -122,7 +122,7 @@ def test_uff_ions_from_the_config_reach_the_built_system_and_leave_other_systems
 @pytest.mark.parametrize("dipole", [True, False])
 def test_the_system_the_workflow_builds_carries_the_configured_forces(tmp_path, dipole):
     """The joins: PME and the LJ cutoff and switch at the configured distances, the upper wall where geometry.json
-    says at the configured stiffness on the mobile atoms only, and the Yeh-Berkowitz term exactly when asked."""
+    says at the configured stiffness on the mobile atoms only, the Yeh-Berkowitz term exactly when asked, and the floor (cell.lower_wall_nm) above the top Li plane when set."""
     import math
 
     import openmm as mm
@@ -132,6 +132,8 @@ def test_the_system_the_workflow_builds_carries_the_configured_forces(tmp_path, 
     cfg["systems"] = {"bare_li": cfg["systems"]["bare_li"]}
     cfg["forcefield"] = {"cutoff_nm": 1.1, "switch_nm": 0.9}
     cfg["cell"] = {"wall_k_kj_mol_nm2": 3210.0, "wall_offset_nm": 0.4, "dipole_correction": dipole}
+    if dipole:  # the floor with the dipole correction on, none with it off (the two settings are independent)
+        cfg["cell"]["lower_wall_nm"] = 0.05
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "results/bare_li/r0/system.xml", "--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -151,6 +153,13 @@ def test_the_system_the_workflow_builds_carries_the_configured_forces(tmp_path, 
     mobile = [i for i in range(system.getNumParticles()) if system.getParticleMass(i)._value > 0]
     assert sorted(wall.getParticleParameters(k)[0] for k in range(wall.getNumParticles())) == mobile
     assert len(mobile) == 10 * 16  # 10 TFSI- of 15 atoms and 10 Li+
+    if dipole:
+        floor = forces["LowerWall"]
+        params = {floor.getGlobalParameterName(k): floor.getGlobalParameterDefaultValue(k) for k in range(floor.getNumGlobalParameters())}
+        assert params == {"k_floor": pytest.approx(3210.0), "z_floor": pytest.approx(geometry["z_surface_nm"] + 0.05)}
+        assert sorted(floor.getParticleParameters(k)[0] for k in range(floor.getNumParticles())) == mobile
+    else:
+        assert "LowerWall" not in forces
     if dipole:
         yb = forces["YehBerkowitzDipoleCorrection"]
         g = {yb.getGlobalParameterName(k): yb.getGlobalParameterDefaultValue(k) for k in range(yb.getNumGlobalParameters())}
@@ -200,7 +209,7 @@ def test_tiny_end_to_end_workflow(tmp_path):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # per-site RDFs: the MOF declares Fe and the amino H; bare Li has no sites
     sites = list(csv.DictReader(open(res / "site_cn.csv")))
-    assert {(r["system"], r["site"], r["target"]) for r in sites} == {("nh2_mil101_fe", s, t) for s in ("Fe", "H_amino") for t in ("N", "any")}
+    assert {(r["system"], r["site"], r["target"]) for r in sites} == {("nh2_mil101_fe", s, t) for s in ("Fe", "H_amino") for t in ("N", "O", "F", "any")}
     assert {r["site"]: int(r["n_site_atoms"]) for r in sites} == {"Fe": 18, "H_amino": 12}
     assert summary["bare_li"]["sites"] == {} and summary["nh2_mil101_fe"]["sites"]["Fe"]["n_atoms"] == 18
     check_statistics_and_comparison(res)
@@ -242,13 +251,22 @@ def check_statistics_and_comparison(res):
     sens = list(csv.DictReader(open(res / "sensitivity.csv")))
     systems = ("bare_li", "nh2_mil101_fe")
     keys = {(r["reference"], r["target"], r["cutoff_rule"], r["system"]) for r in sens}
-    assert len(sens) == len(keys) == 2 * 4 * 5 * 2  # references x targets x cutoff rules x systems
+    # (reference, target) pairs: top, both, surface, coating x (N, O, F, any, Li+); Li+ x 4; sites Fe, H_amino x 4; heights x 3
+    assert len(sens) == len(keys) == (4 * 5 + 4 + 2 * 4 + 3) * 5 * 2  # x cutoff rules x systems
+    keyed = {(r["reference"], r["target"], r["cutoff_rule"], r["system"]): r for r in sens}
     for r in sens:
-        if r["system"] == "nh2_mil101_fe" and r["cn_per_replica"]:
+        bare = keyed[(r["reference"], r["target"], r["cutoff_rule"], "bare_li")]
+        if r["system"] == "nh2_mil101_fe" and r["cn_per_replica"] and bare["cn_per_replica"]:
             assert r["diff_vs_bare"] != "" and r["above_bare_95"] in ("True", "False", "")
         else:
             assert r["diff_vs_bare"] == ""
-        if r["cutoff_rule"] == "fixed 0.4 nm":
+        if r["cn_per_replica"]:
+            assert r["closest_nm"] != "" or float(r["cn_mean"]) == 0.0
+        if r["system"] == "bare_li" and (r["reference"] == "coating" or r["reference"].startswith("site_")):
+            assert r["cn_per_replica"] == "" and r["cutoff_source"] == "no such atoms in this system"
+        if r["system"] == "bare_li" and r["reference"] == "surface":  # bare Li's surface is its top layer
+            assert r["cn_per_replica"] == keyed[("top", r["target"], r["cutoff_rule"], "bare_li")]["cn_per_replica"]
+        if r["cutoff_rule"] == "fixed 0.4 nm" and r["cn_per_replica"]:
             assert float(r["cutoff_nm"]) == 0.4
     for system in systems:
         head = [r for r in sens if r["system"] == system and r["headline"] == "True"]
@@ -268,8 +286,10 @@ def check_statistics_and_comparison(res):
             assert rep["block_length_frames"] >= 1 and rep["block_levels"]
             assert "discarded_drift_p_value" in rep and "drift_p_value" in rep
     assert "nh2_mil101_fe - bare_li" in stats["differences"]
+    for system in systems:  # every replica's penetration counts, in the statistics and the comparison
+        assert [set(p) >= {"tfsi_ions_below_top", "li_ion_ions_below_slab"} for p in stats["penetration"][system]] == [True, True]
     md_text = (res / "comparison.md").read_text()
-    for needle in ("| bare_li |", "| nh2_mil101_fe |", "0.42", "0.13", "Welch", "## Sensitivity", "**(headline)**", "## Convergence"):
+    for needle in ("| bare_li |", "| nh2_mil101_fe |", "0.42", "0.13", "Welch", "## Sensitivity", "**(headline)**", "## Convergence", "## Closest approach", "## Did ions enter the Li slab?"):
         assert needle in md_text, needle
     for fig in ("convergence.png", "block_averaging.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
