@@ -32,7 +32,7 @@ import numpy as np
 
 from analysis import rdf
 from analysis.replica import HEIGHT, REFERENCE_LABELS, REFERENCES, edges_of, targets_of
-from analysis.stats import block_average, drift_test, mean_ci_t, welch_difference
+from analysis.stats import block_average, drift_test, mean_ci_t, replica_agreement, welch_difference
 from analysis.summary import choose_cutoff, closest_approach, count_edge, has_pair, pooled_curves
 from systems.files import atomic_path, write_json, write_text
 
@@ -171,7 +171,10 @@ def statistics(grouped: dict, coatings: dict, paper: dict, analysis_config: dict
         )  # fmt: skip
         reps = [replica_statistics(r, reference, target, rc) for r in results]
         st = mean_ci_t([r["cn"] for r in reps])
+        agreement = replica_agreement([r["cn"] for r in reps], [r["block_se"] for r in reps])
+        agreement["all_block_errors_plateaued"] = all(r["block_plateau"] for r in reps)
         out["systems"][system] = {
+            "replica_agreement": agreement,
             "coating": coatings.get(system),
             "cutoff_nm": rc,
             "cutoff_source": source,
@@ -215,6 +218,14 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
             f"| {system} | {_f(s['cn_mean'])} [{_f(s['cn_ci95'][0])}, {_f(s['cn_ci95'][1])}] | {reps} | {_f(s['cutoff_nm'])} ({s['cutoff_source']}) "
             f"| {_f(paper.get('cn'), '.2f')} | {'-'.join(_f(v, '.2f') for v in rng) if rng else 'n/a'} |"
         )
+    L += ["", "Do a system's replicas sample one answer? Cochran's Q of the replica means against their block standard errors "
+          "(chi-square, k - 1 degrees of freedom); a small p says they disagree by more than their own noise, so each run still "
+          "remembers its start.", ""]
+    for system, s in stats_out["systems"].items():
+        a = s.get("replica_agreement") or {}
+        caveat = "" if a.get("all_block_errors_plateaued") else " (some block errors have no plateau: they are lower bounds, so the test rejects too readily)"
+        L.append(f"- {system}: {a.get('verdict', 'n/a')}; Q = {_f(a.get('q'), '.3g')}, p = {_f(a.get('p_value'), '.3g')}, "
+                 f"I^2 = {_f(a.get('i2'), '.2f')}, spread / expected = {_f(a.get('variance_ratio'), '.3g')}{caveat}")  # fmt: skip
     for name, d in stats_out["differences"].items():
         L.append("")
         L.append(

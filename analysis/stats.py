@@ -128,3 +128,43 @@ def drift_test(x, min_blocks: int = 8) -> dict:
         return {"difference": d, "se": se, "z": math.nan, "p_value": math.nan}
     z = d / se
     return {"difference": d, "se": se, "z": z, "p_value": float(2 * stats.norm.sf(abs(z)))}
+
+
+def replica_agreement(means, standard_errors) -> dict:
+    """Are replicas samples of one answer? Their spread against what their within-run errors predict.
+
+    Cochran's Q, the heterogeneity test of meta-analysis (Cochran 1954, Biometrics 10, 101): with replica means
+    m_i and within-run standard errors s_i, weights w_i = 1 / s_i^2 and the weighted mean M = sum w_i m_i / sum w_i,
+    Q = sum w_i (m_i - M)^2 follows chi-square with k - 1 degrees of freedom when every replica samples the same
+    mean. A small p-value says the replicas disagree by more than their own noise: each is stuck near its start,
+    so their mean is not yet the system's answer. I^2 = (Q - (k - 1)) / Q (floored at 0; Higgins & Thompson 2002)
+    is the share of the spread that noise does not explain, and ``variance_ratio`` the sample variance of the
+    means over the mean s_i^2 (about 1 for agreeing replicas).
+
+    Block standard errors without a plateau are lower bounds, which makes the test reject too readily; the
+    caller reports that beside it.
+
+    Returns
+    -------
+    dict
+        ``k``, ``q``, ``dof``, ``p_value``, ``i2``, ``variance_ratio``, ``weighted_mean``, ``verdict`` (text);
+        NaN and a reason when fewer than two replicas have a positive, finite error.
+    """
+    m = np.asarray(means, float)
+    s = np.asarray(standard_errors, float)
+    if m.shape != s.shape:
+        raise ValueError(f"{len(m)} means but {len(s)} standard errors")
+    ok = np.isfinite(m) & np.isfinite(s) & (s > 0)
+    k = int(ok.sum())
+    nan = {"k": k, "q": math.nan, "dof": max(k - 1, 0), "p_value": math.nan, "i2": math.nan, "variance_ratio": math.nan, "weighted_mean": math.nan}
+    if k < 2:
+        return {**nan, "verdict": "untested: fewer than two replicas with a within-run error"}
+    m, s = m[ok], s[ok]
+    w = 1.0 / s**2
+    mw = float((w * m).sum() / w.sum())
+    q = float((w * (m - mw) ** 2).sum())
+    p = float(stats.chi2.sf(q, k - 1))
+    i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
+    ratio = float(m.var(ddof=1) / np.mean(s**2))
+    verdict = "replicas agree within their errors" if p >= 0.05 else "replicas disagree: the spread exceeds the within-run errors"
+    return {"k": k, "q": q, "dof": k - 1, "p_value": p, "i2": i2, "variance_ratio": ratio, "weighted_mean": mw, "verdict": verdict}

@@ -94,3 +94,32 @@ def test_drift_test_tells_a_trend_from_a_stationary_series():
     trend = ar1(2000, 0.8, rng) + np.linspace(0, 3, 2000)
     assert drift_test(trend)["p_value"] < 1e-3
 
+
+
+def test_replica_agreement_accepts_replicas_of_one_mean_and_rejects_shifted_ones():
+    """Synthetic replicas with known errors: at the 5 % level, agreeing ones are rejected about 5 % of the time,
+    replicas shifted by ten errors nearly always."""
+    from analysis.stats import replica_agreement
+
+    rng = np.random.default_rng(5)
+    se = np.array([0.02, 0.03, 0.025, 0.02])
+    agree = [replica_agreement(0.5 + rng.normal(0, se), se)["p_value"] for _ in range(2000)]
+    assert np.mean(np.array(agree) < 0.05) == pytest.approx(0.05, abs=0.015)
+    shifted = [replica_agreement(0.5 + rng.normal(0, se) + np.array([0, 0.25, -0.2, 0.3]), se) for _ in range(200)]
+    assert np.mean([r["p_value"] < 0.05 for r in shifted]) > 0.99
+    assert all(r["verdict"].startswith("replicas disagree") for r in shifted if r["p_value"] < 0.05)
+
+
+def test_replica_agreement_matches_cochrans_q_by_hand_and_needs_two_errors():
+    from scipy import stats as st
+
+    from analysis.stats import replica_agreement
+
+    r = replica_agreement([1.0, 2.0, 4.0], [0.5, 1.0, 1.0])
+    # w = 4, 1, 1; M = (4 + 2 + 4) / 6 = 5/3; Q = 4 (2/3)^2 + (1/3)^2 + (7/3)^2 = 66/9
+    assert r["weighted_mean"] == pytest.approx(5 / 3) and r["q"] == pytest.approx(66 / 9)
+    assert r["p_value"] == pytest.approx(st.chi2.sf(66 / 9, 2)) and r["dof"] == 2
+    assert r["i2"] == pytest.approx((66 / 9 - 2) / (66 / 9))
+    assert r["variance_ratio"] == pytest.approx(np.var([1, 2, 4], ddof=1) / np.mean([0.25, 1, 1]))
+    one = replica_agreement([0.4, 0.6], [0.1, 0.0])  # a zero error (a series that never changed) cannot weigh
+    assert math.isnan(one["p_value"]) and one["verdict"].startswith("untested")

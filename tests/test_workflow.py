@@ -286,10 +286,13 @@ def check_statistics_and_comparison(res):
             assert rep["block_length_frames"] >= 1 and rep["block_levels"]
             assert "discarded_drift_p_value" in rep and "drift_p_value" in rep
     assert "nh2_mil101_fe - bare_li" in stats["differences"]
+    for system in systems:  # whether the replicas agree, from their means and block errors
+        a = stats["systems"][system]["replica_agreement"]
+        assert a["k"] <= 2 and ("untested" in a["verdict"] or 0.0 <= a["p_value"] <= 1.0)
     for system in systems:  # every replica's penetration counts, in the statistics and the comparison
         assert [set(p) >= {"tfsi_ions_below_top", "li_ion_ions_below_slab"} for p in stats["penetration"][system]] == [True, True]
     md_text = (res / "comparison.md").read_text()
-    for needle in ("| bare_li |", "| nh2_mil101_fe |", "0.42", "0.13", "Welch", "## Sensitivity", "**(headline)**", "## Convergence", "## Closest approach", "## Did ions enter the Li slab?"):
+    for needle in ("| bare_li |", "| nh2_mil101_fe |", "0.42", "0.13", "Welch", "## Sensitivity", "**(headline)**", "## Convergence", "## Closest approach", "## Did ions enter the Li slab?", "Cochran's Q"):
         assert needle in md_text, needle
     for fig in ("convergence.png", "block_averaging.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
