@@ -245,7 +245,9 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
         "References: " + "; ".join(f"`{k}` = {v}" for k, v in REFERENCE_LABELS.items()) + "; `site_<name>` = a coating site's atoms. "
         "Targets: TFSI- through its N, every O, every F, `any` = each anion once through its closest atom (for a height: its lowest "
         "atom), `li_ion` = Li+. A height count is the number of targets below that height per top-layer Li atom. "
-        "n/a: the system has no such atoms (bare Li has no coating), or the rule does not apply."
+        "n/a: the system has no such atoms (bare Li has no coating), or the rule does not apply. A CN is per reference atom: "
+        "`surface` divides by the top-layer atoms plus every coating atom, so compare coated with bare on `top` or `height` "
+        "(per top-layer Li atom) when you want the same denominator."
     )
     L.append("")
     systems = list(stats_out["systems"])
@@ -271,7 +273,8 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
     L.append(
         "Which definition could give the paper's 0.18 nm? Per (reference, target): the smallest distance (or height above the top "
         "Li plane) seen in any replica's production frames, to one bin, and the onset of the first shell: the distance inside "
-        "which 1 % of the pairs counted within the first-minimum cutoff lie. nm; n/a: no such atoms."
+        "which 1 % of the pairs counted within the first rule's cutoff lie (the first minimum of g(r), or analysis.cutoff_nm when set, "
+        "or the fallback when g(r) has no minimum). nm; n/a: no such atoms; none: no pair within r_max."
     )
     L += ["", "| reference | target | " + " | ".join(f"{s} closest / onset" for s in systems) + " |", "|" + "---|" * (2 + len(systems))]
     rule0 = CUTOFF_RULES[0][0]
@@ -279,7 +282,10 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
         cells = []
         for s in systems:
             r = keyed[(reference, target, rule0, s)]
-            cells.append(f"{_f(r['closest_nm'])} / {_f(r['onset_nm'])}" if math.isfinite(r["closest_nm"]) else "n/a")
+            if math.isfinite(r["closest_nm"]):
+                cells.append(f"{_f(r['closest_nm'])} / {_f(r['onset_nm'])}")
+            else:
+                cells.append("none" if r["cutoff_source"] != "no such atoms in this system" else "n/a")
         L.append(f"| {reference} | {target} | " + " | ".join(cells) + " |")
     pen = stats_out.get("penetration") or {}
     if pen:

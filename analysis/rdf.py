@@ -166,7 +166,7 @@ def pair_histograms(xyz, boxes, references: dict, b_idx, selections: dict, r_edg
 
 
 def value_histograms(values, r_edges) -> np.ndarray:
-    """Histogram of each frame's values (heights, say) on ``r_edges``, values outside counted in the end bins.
+    """Histogram of each frame's values (heights, say) on ``r_edges``; values outside the edges are not counted.
 
     Parameters
     ----------
@@ -178,8 +178,10 @@ def value_histograms(values, r_edges) -> np.ndarray:
     """
     r_edges = np.asarray(r_edges, float)
     n_bins = len(r_edges) - 1
-    k = np.clip(np.searchsorted(r_edges, np.asarray(values, float), side="right") - 1, 0, n_bins - 1)
-    return np.array([np.bincount(row, minlength=n_bins) for row in k.reshape(len(k), -1)], np.int32).reshape(-1, n_bins)
+    v = np.asarray(values, float)
+    k = np.searchsorted(r_edges, v, side="right") - 1
+    k[(v < r_edges[0]) | (v >= r_edges[-1])] = n_bins  # an overflow bin, cut off below
+    return np.array([np.bincount(row, minlength=n_bins + 1)[:n_bins] for row in k.reshape(len(k), -1)], np.int32).reshape(-1, n_bins)
 
 
 def coordination_series(frame_counts, r_edges, n_a, r_c) -> np.ndarray:

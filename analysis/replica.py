@@ -32,6 +32,10 @@ import numpy as np
 from analysis import rdf
 from systems.files import atomic_path, write_json
 
+#: what an analysis.npz holds; a new number reruns every replica's analysis (a param of the compute_rdf rule)
+#: 2: every reference set and target, heights, penetration counts (issue 14)
+ANALYSIS_VERSION = 2
+
 #: TFSI- targets: the anion through its N, every O, every F, the anion through its closest atom
 TARGETS = ("N", "O", "F", "any")
 #: Li+ as a target (around the Li and coating references) and as a reference (around TFSI-)
@@ -235,6 +239,7 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
         "cell_volume_nm3": float(np.prod(box[0])),
     }
     out["first_production_frame"] = prod.start
+    out["analysis_version"] = ANALYSIS_VERSION
     # reference sets with atoms in this cell (no coating for bare Li, no Li+ in a cell without them)
     references = {ref: reference_indices(top, traj.xyz[0], ref) for ref in REFERENCES}
     coat = coating_indices(top)
@@ -264,7 +269,7 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
     # heights above the top-layer plane, from below the slab to above the electrolyte
     z_top, z_bottom = layer_planes(top, traj.xyz[0])
     lo = -bin_nm * np.ceil((z_top - z_bottom + 0.5) / bin_nm)
-    out["height_count_edges_nm"] = np.arange(lo, z1 - z_top + 0.5 + 0.5 * bin_nm, bin_nm)
+    out["height_count_edges_nm"] = np.round(np.arange(lo, z1 - z_top + 0.5 + 0.5 * bin_nm, bin_nm), 9)  # 0 is an edge
     out["z_top_plane_nm"], out["z_bottom_plane_nm"] = z_top, z_bottom
     out[f"n_ref_{HEIGHT}"] = len(a_idx)  # a height count is per top-layer Li atom
     z_all = traj.xyz[:, :, 2]
@@ -313,5 +318,18 @@ def _plain(v):
 
 
 def load_result(npz_path) -> dict:
+    """An analysis result; one written by another version of the analysis is refused, naming the rerun."""
     with np.load(npz_path) as data:
-        return {k: data[k] for k in data.files}
+        res = {k: data[k] for k in data.files}
+    check_version(res, npz_path)
+    return res
+
+
+def check_version(res: dict, where="an analysis result") -> None:
+    """Raise when ``res`` was made by another version of :func:`analyse_replica` (its definitions would be missing)."""
+    version = int(res["analysis_version"]) if "analysis_version" in res else 1
+    if version != ANALYSIS_VERSION:
+        raise ValueError(
+            f"{where} was made by version {version} of the analysis, this is version {ANALYSIS_VERSION}: rerun the analysis "
+            "(`snakemake -R compute_rdf` with your usual options; the MD is kept)"
+        )

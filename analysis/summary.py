@@ -34,7 +34,8 @@ def pooled_curves(results: list, target: str, normalization: str = "region", ref
 
     For the ``height`` reference, g is the height profile of the targets over their mean density in the
     electrolyte region (1 where they are as dense as on average), and n(h) counts targets below each height per
-    top-layer Li atom; ``cell`` normalisation is not defined for a height and gives NaN.
+    top-layer Li atom; ``cell`` normalisation is not defined for a height and gives NaN, and so is the profile
+    below the top-layer plane.
     """
     edges = edges_of(results[0], reference)
     for res in results[1:]:
@@ -51,6 +52,9 @@ def pooled_curves(results: list, target: str, normalization: str = "region", ref
         g = np.full(len(counts), np.nan)
         if normalization == "region":
             g = counts * (z1 - z0) / (frames * n_b * np.diff(edges))
+            # below the top-layer plane an ion has entered the slab: no profile there (the penetration table counts
+            # those), so the first peak and minimum are those of the electrolyte; n(h) still counts them
+            g[edges[1:] < 0.5 * (edges[1] - edges[0])] = np.nan  # upper edge at (or, by rounding, next to) 0 or below
     elif normalization == "region":
         vol = float(first["area_nm2"]) * (z1 - z0)
         g = rdf.rdf_from_counts(counts, frames, edges, n_b, vol, "region", z_a=first[f"z_ref_atoms_{reference}"], region=(z0, z1))

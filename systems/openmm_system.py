@@ -152,8 +152,11 @@ def add_wall(system: mm.System, atoms, z_wall_nm: float, k_kj_nm2: float) -> mm.
 def add_floor(system: mm.System, atoms, z_floor_nm: float, k_kj_nm2: float) -> mm.CustomExternalForce:
     """Flat-bottomed harmonic floor, E = k/2 (z_floor - z)^2 for z < z_floor, on ``atoms`` (the lower wall).
 
-    ``z`` is the raw coordinate: positions stay unwrapped in the context (see :func:`add_dipole_correction`), so
-    an ion can only reach the slab from above and the floor holds it there.
+    ``z`` is the coordinate the platform holds: the CPU and Reference platforms keep positions unwrapped, while CUDA
+    and OpenCL translate every particle into one periodic cell and remember the shift (P. Eastman in
+    openmm/openmm#988). The floor sits above the slab, inside the cell (0 < z_floor < Lz), where the two agree; held
+    there, no ion reaches z = 0. Without it, an ion that crosses the slab to z < 0 is seen at z + Lz on a GPU, far
+    above the upper wall, whose force then throws it back: another model than on the CPU.
     """
     f = mm.CustomExternalForce("0.5*k_floor*max(0, z_floor - z)^2")
     f.setName("LowerWall")

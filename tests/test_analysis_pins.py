@@ -148,3 +148,42 @@ def test_ballistic_anions_give_msd_v2_t2(cell, tmp_path):
     res = analyse_replica(tmp_path / "b.xtc", pdb, {"z_surface_nm": z_s, "region_nm": [z_s, z_s + 3.0]})
     np.testing.assert_allclose(res["msd_tfsi_nm2"][1:], (v @ v) * t[1:] ** 2, rtol=0.02, atol=2e-6)  # XTC keeps 0.001 nm
     np.testing.assert_allclose(res["msd_tfsi_z_nm2"][1:], v[2] ** 2 * t[1:] ** 2, rtol=0.05, atol=2e-6)
+
+
+def test_the_height_profile_of_a_uniform_gas_is_its_density_over_the_region_mean_and_an_escaped_ion_is_no_first_peak(cell, tmp_path):
+    """Anion N uniform in a 2 nm band of a 3 nm region: g(h) = 3/2 in the band, 0 outside; n(h) at the band's top is
+    30 anions per 64 top-layer atoms. One anion dropped 1 nm below the slab in every frame is not the first peak
+    (the profile has none below the top plane), and beyond the height edges it is not counted at all."""
+    from analysis.compare import cutoff_for
+
+    pdb, s = cell
+    z_s = float(s.positions[:128, 2].max())
+    rng = np.random.default_rng(3)
+    n_frames = 400
+    xyz = np.repeat(s.positions[None], n_frames, axis=0)
+    atoms_of = _anion_atoms(s)
+    for k, atoms in enumerate(atoms_of):
+        n_idx = next(i for i in atoms if s.elements[i] == "N")
+        lo, hi = (z_s - 1.5, z_s - 1.5) if k == 0 else (z_s + 0.5, z_s + 2.5)  # anion 0: far below the slab
+        target = np.c_[rng.uniform(0, 2.822, (n_frames, 2)), rng.uniform(lo, hi, n_frames)]
+        xyz[:, atoms] += (target - s.positions[n_idx])[:, None, :]
+    _write(pdb, xyz, tmp_path / "h.xtc")
+    res = analyse_replica(tmp_path / "h.xtc", pdb, {"z_surface_nm": z_s, "region_nm": [z_s, z_s + 3.0]}, equilibration_fraction=0.0)
+    curves = pooled_curves([res], "N", reference="height")
+    h, g = curves["r_nm"], curves["g"]
+    inside = (h > 0.55) & (h < 2.45)
+    assert np.nanmean(g[inside]) == pytest.approx(1.5 * 29 / 30, rel=0.03)  # 29 anions in the band, 30 counted in n_b
+    assert np.nanmax(g[(h > 0) & (h < 0.45)]) == 0.0 and np.isnan(g[h < 0]).all()
+    assert curves["running_cn"][np.argmin(np.abs(curves["r_edges_nm"][1:] - 2.6))] == pytest.approx(29 / 64)  # 1.5 nm down: not counted
+    rc, source = cutoff_for([res], "height", "N", "first minimum, electrolyte-region g(r)", 0.8)
+    assert rc > 0  # no peak below the plane; a flat band has no first minimum, so the fallback
+    assert source.startswith("fallback") and rc == pytest.approx(0.8)
+    assert res["penetration_tfsi_ions_below_slab"] == 1
+
+
+def test_an_analysis_of_an_older_version_is_refused_with_the_rerun_to_do(tmp_path):
+    from analysis.replica import load_result
+
+    np.savez(tmp_path / "old.npz", r_edges_nm=EDGES)  # as version 1 wrote it: no analysis_version
+    with pytest.raises(ValueError, match=r"version 1 of the analysis.*-R compute_rdf"):
+        load_result(tmp_path / "old.npz")

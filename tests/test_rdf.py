@@ -118,8 +118,8 @@ def test_one_matrix_histograms_equal_the_pairwise_ones(edges):
     assert got[("top", "any")].sum() > 0 and got[("coating", "tail")].sum() > 0
 
 
-def test_value_histograms_count_every_value_once_and_keep_outliers_in_the_end_bins():
+def test_value_histograms_count_every_value_inside_once_and_none_outside():
     edges = np.array([-1.0, 0.0, 0.5, 1.0])
-    values = np.array([[-3.0, -0.5, 0.0, 0.49, 0.5, 7.0], [0.1, 0.2, 0.3, 0.4, 0.9, 0.99]])
-    np.testing.assert_array_equal(rdf.value_histograms(values, edges), [[2, 2, 2], [0, 4, 2]])
+    values = np.array([[-3.0, -0.5, 0.0, 0.49, 0.5, 7.0], [0.1, 0.2, 0.3, 0.4, 0.9, 1.0]])
+    np.testing.assert_array_equal(rdf.value_histograms(values, edges), [[1, 2, 1], [0, 4, 1]])
     assert rdf.value_histograms(np.zeros((3, 0)), edges).shape == (3, 3)

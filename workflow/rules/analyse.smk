@@ -16,6 +16,8 @@ rule compute_rdf:
         "../envs/md.yaml"
     params:
         analysis=config["analysis"],
+        # what the analysis measures: a new version reruns every replica's analysis (the MD is kept)
+        version=ANALYSIS_VERSION,
     script:
         "../scripts/compute_rdf.py"
 

@@ -7,6 +7,7 @@ import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the project's packages (systems, analysis)
+from analysis.replica import ANALYSIS_VERSION
 from systems import coating as coatings
 from systems.slab import build_li_bcc100_slab
 
