@@ -9,6 +9,7 @@ import openmm.unit as unit
 
 from systems.files import write_json
 from systems.md import _hms, load_system, ns_per_day, steps_for, time_md
+from systems.protocol import total_length_ps
 from systems.platforms import GPU_PLATFORMS, select_platform
 
 #: the faster ways to the same answer, said when a long MD is about to start without a GPU
@@ -44,7 +45,8 @@ def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_jso
     message ends with :func:`long_run_warning`.
     """
     platform, props = select_platform(md_config["platform"], threads=threads, precision=md_config["precision"])
-    n_steps, _ = steps_for(md_config["length_ps"], md_config["frame_interval_ps"], md_config["timestep_fs"])
+    length_ps = total_length_ps(md_config)  # every stage of the protocol
+    n_steps, _ = steps_for(length_ps, md_config["frame_interval_ps"], md_config["timestep_fs"])
     per_system = {}
     total = 0.0
     for system in systems:
@@ -70,7 +72,7 @@ def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_jso
         }
     lines = [
         f"MD estimate on {platform.getName()} {props}: {len(systems)} systems x {len(replicas)} replicas x "
-        f"{md_config['length_ps']} ps = {_hms(total)} (h:mm:ss) if run one after another"
+        f"{length_ps:g} ps = {_hms(total)} (h:mm:ss) if run one after another"
     ]
     for system, v in per_system.items():
         lines.append(f"  {system}: {v['ns_per_day']:.1f} ns/day ({v['ms_per_step']:.3f} ms/step)")

@@ -34,7 +34,7 @@ from pathlib import Path
 from systems.resume import file_record
 
 #: modules of this package the GPU check needs on the node (checked by the tiny test, which runs from the bundle)
-CODE = ("__init__.py", "files.py", "platforms.py", "resume.py", "md.py", "benchmark.py", "gpu_check.py")
+CODE = ("__init__.py", "files.py", "platforms.py", "resume.py", "workfolder.py", "protocol.py", "md.py", "benchmark.py", "gpu_check.py")
 
 RUN_SH = r"""#!/usr/bin/env bash
 # GPU check of this project on an offline GPU node; made by `snakemake --cores 1 gpu_bundle` (systems/gpu_bundle.py).

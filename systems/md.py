@@ -20,28 +20,10 @@ import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
 
-from systems.files import atomic_path, fsync_file, part_path, write_json, write_text
+from systems.files import part_path, write_json, write_text
 from systems.platforms import describe_context
-from systems.resume import (
-    FINAL,
-    LOCK,
-    Faults,
-    RunInterrupted,
-    StopSignals,
-    check_frames,
-    commit,
-    damaged_segments,
-    file_record,
-    fingerprint,
-    finish,
-    join_segments,
-    load_progress,
-    restart_points,
-    restore,
-    roll_back,
-    run_lock,
-    verify,
-)
+from systems.resume import LOCK, Faults, RunInterrupted, StopSignals, check_frames, fingerprint, join_segments
+from systems.workfolder import WorkFolder
 
 
 class SimulationExploded(RuntimeError):
@@ -154,6 +136,109 @@ def steps_for(length_ps: float, frame_interval_ps: float, timestep_fs: float) ->
     return n_steps, every
 
 
+def run_stage(sim: app.Simulation, folder: WorkFolder, *, n_steps: int, every: int, ckpt_every: int, start_step: int, info: dict,
+              stop: StopSignals, timestep_fs: float, t_start: float, wall_budget_s=None, progress_every_s: float = 30.0,
+              temperature_at=None) -> None:  # fmt: skip
+    """The MD loop of one stage, from ``start_step`` to ``n_steps``: frames, checks, checkpoints, stops, progress.
+
+    A frame (positions to the XTC segment, energies and temperature to its state log) every ``every`` steps;
+    a non-finite energy or position stops the run with :class:`SimulationExploded`. A checkpoint every
+    ``ckpt_every`` steps, at the end, and when a stop signal arrives or the wall-clock budget is about to run out
+    (then :class:`RunInterrupted`). ``temperature_at(step)``, when given, is the thermostat's temperature (K) from
+    that frame boundary on: a ramp changes the temperature once per frame, with no per-step Python, and a
+    resumed run sets the same value at the step it resumes from.
+    """
+    integ = sim.integrator
+    faults = folder.faults
+    mobile = [i for i in range(sim.system.getNumParticles()) if sim.system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
+
+    def exploded(at_step, detail):
+        kept = folder.exploded_note(at_step, detail)
+        return SimulationExploded(
+            f"{folder.label}: the run exploded by step {at_step} ({detail}). {kept} Check the minimised structure and the "
+            f"time step; delete {folder.path} to start over."
+        )
+
+    def get_state(**what):
+        try:
+            return sim.context.getState(**what)
+        except mm.OpenMMException as exc:  # e.g. "Particle coordinate is NaN"
+            raise exploded(sim.currentStep, str(exc)) from exc
+
+    def set_temperature(step):
+        if temperature_at is not None:
+            integ.setTemperature(temperature_at(step) * unit.kelvin)
+
+    t0 = time.perf_counter()
+    last = t0
+    chunk = min(every, 100, faults.points.get("max_chunk", every))  # steps per call: tuned to ~1 s so signals are seen quickly
+    folder.open_segment(sim.topology, start_step, integ.getStepSize(), every)
+    set_temperature(start_step)
+    step = start_step
+    while step < n_steps:
+        next_frame = (step // every + 1) * every
+        n = min(chunk, next_frame - step)
+        tc = time.perf_counter()
+        try:
+            integ.step(n)
+        except mm.OpenMMException as exc:
+            raise exploded(sim.currentStep, str(exc)) from exc
+        dt = time.perf_counter() - tc
+        step += n
+        if dt > 0:
+            chunk = int(min(every, faults.points.get("max_chunk", every), max(1, n * 1.0 / dt)))
+        faults.after_steps(step, sim.context, mobile[0] if mobile else None)
+        if step == next_frame:
+            state = get_state(getPositions=True, getEnergy=True)
+            pos = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+            energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+            if not math.isfinite(energy) or not np.all(np.isfinite(pos)):
+                raise exploded(step, f"potential energy {energy} kJ/mol, positions finite: {bool(np.all(np.isfinite(pos)))}")
+            try:
+                folder.write_frame(sim, state, pos, step // every)
+            except ValueError as exc:  # positions too large for XTC: a runaway atom
+                raise exploded(step, str(exc)) from exc
+            set_temperature(step)
+        now = time.perf_counter()
+        stopping = stop.received or (wall_budget_s is not None and now - t_start + 2.0 * dt + 5.0 > wall_budget_s)
+        if step % ckpt_every == 0 or step == n_steps or stopping:
+            state = get_state(getPositions=True, getVelocities=True, getEnergy=True, getParameters=True)
+            e = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+            if not math.isfinite(e) or not np.all(np.isfinite(state.getPositions(asNumpy=True)._value)):
+                raise exploded(step, f"potential energy {e} kJ/mol at a checkpoint")  # never save a bad state
+            folder.save_checkpoint(sim.context, state, step, info)
+            if stopping and step < n_steps:
+                reason = f"signal {stop.received}" if stop.received else f"wall-clock budget of {wall_budget_s:.0f} s"
+                folder.record(reason, step)
+                folder.commit()
+                raise RunInterrupted(
+                    f"{folder.label}: stopped by {reason} at step {step}/{n_steps}; checkpoint saved in {folder.path}. Rerun "
+                    "(Snakemake retries, or run snakemake again) to continue from there.",
+                    step,
+                    n_steps,
+                )
+            if step < n_steps:
+                folder.open_segment(sim.topology, step, integ.getStepSize(), every)
+        if now - last >= progress_every_s or step == n_steps:
+            done = step - start_step
+            rate = done / max(now - t0, 1e-9)
+            folder.say(
+                f"step {step}/{n_steps} ({100.0 * step / n_steps:.1f} %), "
+                f"{ns_per_day(1.0 / rate, timestep_fs) if rate > 0 else 0.0:.1f} ns/day, elapsed {_hms(now - t0)}, "
+                f"ETA {_hms((n_steps - step) / rate) if rate > 0 else '?'}"
+            )
+            last = now
+
+
+def _linear_ramp(t_start_k: float, t_end_k: float, n_steps: int):
+    """Temperature (K) at a step of a linear ramp over ``n_steps``."""
+
+    def at(step: int) -> float:
+        return t_start_k + (t_end_k - t_start_k) * min(step, n_steps) / n_steps
+
+    return at
+
+
 def run_nvt(
     system: mm.System,
     topology: app.Topology,
@@ -179,6 +264,8 @@ def run_nvt(
     checkpoint_interval_ps: float | None = None,
     wall_budget_s: float | None = None,
     faults: Faults | None = None,
+    end_temperature_k: float | None = None,
+    start_state: mm.State | None = None,
 ) -> dict:
     """NVT Langevin dynamics (LangevinMiddleIntegrator) with an XTC trajectory and a CSV state log; resumable.
 
@@ -196,7 +283,12 @@ def run_nvt(
     from the previous commit's pair. On SIGTERM or SIGINT, or when ``wall_budget_s`` is about to run out, it
     saves a checkpoint and raises :class:`RunInterrupted`. Only when the run is complete are the segments
     joined and checked (one frame per interval, contiguous); the outputs are committed into ``work_dir`` and
-    published from there (hard links), and a run that finds them there publishes them again.
+    published from there (hard links), and a run that finds them there publishes them again. The folder is
+    owned by a :class:`systems.workfolder.WorkFolder`; the loop is :func:`run_stage`.
+
+    As a stage of a protocol (:func:`run_protocol`): ``end_temperature_k`` ramps the thermostat linearly from
+    ``temperature_k`` (changed once per frame), and ``start_state`` (the previous stage's end) gives positions and
+    velocities instead of ``positions_nm`` and velocities drawn at ``temperature_k``.
 
     Returns
     -------
@@ -211,30 +303,22 @@ def run_nvt(
         ckpt_every = 20 * every
     else:
         ckpt_every, _ = steps_for(checkpoint_interval_ps, frame_interval_ps, timestep_fs)
-    faults = faults if faults is not None else Faults()
     paths = {k: Path(p) for k, p in dict(traj=trajectory_path, csv=state_log_path).items()}
     work = Path(work_dir) if work_dir is not None else paths["traj"].parent / "md_work"
-    part = {k: part_path(p) for k, p in paths.items()}
-    for p in part.values():
-        if p.exists():
-            p.unlink()
-    system_xml = mm.XmlSerializer.serialize(system)
-    fp = fingerprint(
-        system_xml,
-        positions_nm,
-        dict(temperature_k=temperature_k, timestep_fs=timestep_fs, friction_per_ps=friction_per_ps, frame_interval_ps=frame_interval_ps, seed=int(seed)),
-    )
-    mobile = [i for i in range(system.getNumParticles()) if system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
-
-    def say(text):
-        if log:
-            log.write(f"{label}: {text}\n")
-            log.flush()
-
+    for p in paths.values():
+        if part_path(p).exists():
+            part_path(p).unlink()
+    dynamics = dict(temperature_k=temperature_k, timestep_fs=timestep_fs, friction_per_ps=friction_per_ps, frame_interval_ps=frame_interval_ps, seed=int(seed))
+    if end_temperature_k is not None:
+        dynamics["end_temperature_k"] = end_temperature_k
+    if start_state is not None:  # a stage that continues another: its start is that stage's end, velocities included
+        positions_nm = start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        velocities = start_state.getVelocities(asNumpy=True).value_in_unit(unit.nanometer / unit.picosecond)
+        dynamics["start_velocities"] = fingerprint("", velocities, {})
+    fp = fingerprint(mm.XmlSerializer.serialize(system), positions_nm, dynamics)
     outputs = {"trajectory": paths["traj"], "state_log": paths["csv"], "provenance": Path(provenance_path)}
     if final_state_path is not None:
         outputs["final_state"] = Path(final_state_path)
-
     # what else a finished run must share with this one to stand for it (the fingerprint covers the System, the
     # start and the dynamics): the platform and its precision, and the OpenMM version; not the thread count
     recipe = {
@@ -244,272 +328,62 @@ def run_nvt(
         "openmm_version": mm.Platform.getOpenMMVersion(),
     }
 
-    with run_lock(work), StopSignals() as stop:
-        progress = load_progress(work, fp, log=log, label=label)
-        if progress and progress.get("finished"):
-            why = restore(work, progress, outputs) if progress.get("recipe") == recipe else f"made with {progress.get('recipe')}, this run is {recipe}"
-            if why is None:
-                say(f"this run finished earlier: its outputs were published again from {work}, nothing recomputed")
-                (work / LOCK).unlink(missing_ok=True)  # ours: we hold it
-                return json.loads((work / FINAL["provenance"]).read_text())
-            say(f"the finished run in {work} is not used ({why}); starting from the beginning")
-            progress = None
-            load_progress(work, "", log=None)
-        bad = damaged_segments(work, progress) if progress else []
-        if bad:
-            raise RuntimeError(
-                f"{label}: committed trajectory segments in {work} differ from what was committed: {'; '.join(bad)}. Their "
-                f"frames cannot be rebuilt from the checkpoints. Delete {work} to run this replica again from the start."
-            )
-        if progress and progress["step"] > n_steps:
-            say(f"the checkpoint in {work} is past the end of this run ({progress['step']} > {n_steps} steps); starting from the beginning")
-            progress = None
-            load_progress(work, "", log=None)
+    with WorkFolder(work, fp, recipe, label=label, log=log, faults=faults) as folder, StopSignals() as stop:
+        done = folder.restore_finished(outputs)
+        if done is not None:
+            folder.release()  # ours: we hold it
+            return done
+        folder.check_segments(n_steps)
         # a resumed run gets its own integrator seed: a checkpoint restores the random-number state anyway, and
         # after a State (which has none) the noise must not repeat the first attempt's
-        resuming = bool(progress and progress.get("checkpoint"))
-        integ = _integrator(temperature_k, friction_per_ps, timestep_fs, int(seed) + 7919 * (len(progress["attempts"]) + 1) if resuming else int(seed))
+        integ = _integrator(temperature_k, friction_per_ps, timestep_fs, int(seed) + 7919 * (folder.n_attempts + 1) if folder.resuming else int(seed))
         sim = app.Simulation(topology, system, integ, platform, properties)
         info = describe_context(sim.context)
-        resumed_from, rejected = "start", []
-        # every committed point, newest first, checkpoint before State; each file is checked against the size
-        # and sha256 recorded when it was committed (OpenMM loads a cut checkpoint without a word)
-        for point in restart_points(progress) if progress else []:
-            for source in ("checkpoint", "state"):
-                name = point[source]
-                if source == "checkpoint" and (point.get("platform"), point.get("openmm_version")) != (info["platform"], info["openmm_version"]):
-                    why = (
-                        f"written by OpenMM {point.get('openmm_version')} on {point.get('platform')}, this is "
-                        f"OpenMM {info['openmm_version']} on {info['platform']}"
-                    )
-                else:
-                    why = verify(work / name, (point.get("files") or {}).get(name))
-                if why is None:
-                    try:
-                        if source == "checkpoint":
-                            sim.context.loadCheckpoint((work / name).read_bytes())
-                        else:
-                            sim.context.setState(mm.XmlSerializer.deserialize((work / name).read_text()))
-                    except Exception as exc:  # OpenMM raises a plain Exception for a checkpoint of other hardware
-                        why = f"not loadable: {exc}"
-                if why is None:
-                    resumed_from = source if point["which"] == "last commit" else f"previous {source}"
-                    break
-                rejected.append(f"{name} ({point['which']}, step {point['step']}): {why}")
-                say(
-                    f"{source} not loadable ({why}); continuing from the portable State instead"
-                    if source == "checkpoint"
-                    else f"State {name} of step {point['step']} not usable ({why})"
-                )
-            if resumed_from != "start":
-                if point["which"] != "last commit":
-                    say(f"the last commit's files failed their checks; going back to the previous commit, step {point['step']}")
-                    roll_back(work, progress, point)
-                break
-        if progress and resumed_from == "start" and progress.get("checkpoint"):
-            say("no committed checkpoint or State passes its checks; starting from the beginning (earlier attempts stay in the record)")
-            attempts = progress["attempts"]
-            load_progress(work, "", log=None)
-            progress = None
-        if progress and resumed_from != "start":
-            start_step = progress["step"]
+        resumed_from, rejected = folder.load_restart_point(sim.context, info)
+        start_step = folder.begin_attempt(resumed_from, rejected, integ.getRandomNumberSeed(), info)
+        if start_step > 0:
             sim.context.setStepCount(start_step)
-            say(f"resuming at step {start_step}/{n_steps} from the {resumed_from} in {work}")
+            folder.say(f"resuming at step {start_step}/{n_steps} from the {resumed_from} in {work}")
         else:
-            start_step = 0
             sim.context.setPositions(np.asarray(positions_nm) * unit.nanometer)
-            sim.context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed))
+            if start_state is not None:
+                sim.context.setVelocities(start_state.getVelocities())
+            else:
+                sim.context.setVelocitiesToTemperature(temperature_k * unit.kelvin, int(seed))
             sim.context.setTime(0.0)
             sim.context.setStepCount(0)
-            prior = progress["attempts"] if progress else (attempts if rejected else [])
-            progress = {"fingerprint": fp, "step": 0, "segments": [], "attempts": prior, "checkpoint": None, "state": None, "previous": None}
-        attempt = {
-            "start_step": start_step,
-            "resumed_from": resumed_from,
-            "integrator_seed": integ.getRandomNumberSeed(),
-            "host": os.uname().nodename,
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-            "platform": info["platform"],
-        }
-        if rejected:
-            attempt["rejected"] = rejected
-        say(
-            f"NVT {length_ps} ps at {temperature_k} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
+        ramp = None if end_temperature_k is None else _linear_ramp(temperature_k, end_temperature_k, n_steps)
+        folder.say(
+            f"NVT {length_ps} ps at {temperature_k if ramp is None else f'{temperature_k} -> {end_temperature_k}'} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
             f"checkpoint every {ckpt_every} steps in {work}, platform {info['platform']} {info['properties']}"
             + (f", wall-clock budget {wall_budget_s:.0f} s" if wall_budget_s else "")
         )
-
-        segment = {}
-
-        def open_segment():
-            k = len(progress["segments"])
-            step = sim.currentStep
-            seg = {"xtc": f"segment_{k:04d}.xtc", "csv": f"segment_{k:04d}.csv", "first_step": step}
-            first_frame_step = (step // every + 1) * every
-            seg["_xtc"] = app.XTCFile(str(work / seg["xtc"]), topology, integ.getStepSize(), first_frame_step, every)
-            seg["_csv_fh"] = open(work / seg["csv"], "w")
-            seg["_log"] = app.StateDataReporter(
-                seg["_csv_fh"], every, step=True, time=True, potentialEnergy=True, kineticEnergy=True, temperature=True, speed=True
-            )
-            seg["n_frames"] = 0
-            segment.clear()
-            segment.update(seg)
-
-        def close_segment():
-            segment["_csv_fh"].close()
-            for name in (segment["xtc"], segment["csv"]):
-                fsync_file(work / name)  # on disk before the commit names it (creates an empty XTC if no frame)
-            return {k: v for k, v in segment.items() if not k.startswith("_")}
-
-        n_checkpoints = [0]
-
-        def save_checkpoint(state):
-            """Close the segment, save checkpoint + State named by step, then commit progress.json."""
-            step = sim.currentStep
-            seg = close_segment()
-            seg["last_step"] = step
-            seg["files"] = {seg[k]: file_record(work / seg[k]) for k in ("xtc", "csv")}  # checked when the run resumes
-            ckpt, st = f"checkpoint_{step:012d}.chk", f"state_{step:012d}.xml"
-            with atomic_path(work / ckpt, durable=True) as tmp:
-                tmp.write_bytes(sim.context.createCheckpoint())
-            write_text(work / st, mm.XmlSerializer.serialize(state), durable=True)
-            n_checkpoints[0] += 1
-            faults.in_checkpoint(n_checkpoints[0])
-            previous = restart_points(progress)[:1]  # kept as a fallback in case this commit's files are damaged
-            progress.update(
-                step=step,
-                time_ps=state.getTime().value_in_unit(unit.picosecond),
-                checkpoint=ckpt,
-                state=st,
-                files={ckpt: file_record(work / ckpt), st: file_record(work / st)},
-                platform=info["platform"],
-                openmm_version=info["openmm_version"],
-                previous={k: v for k, v in previous[0].items() if k != "which"} if previous else None,
-            )
-            progress["segments"].append(seg)
-            record("lost after this checkpoint (killed, or the node failed)")
-            commit(work, progress)
-
-        def exploded(at_step, detail):
-            """The error to raise; the attempt is recorded as exploded first (not as killed)."""
-            record(f"exploded by step {at_step}: {detail}")
-            commit(work, progress)
-            kept = (
-                f"The last good checkpoint (step {progress['step']}) is kept in {work}."
-                if progress.get("checkpoint")
-                else "No checkpoint was committed yet: a rerun starts from the beginning."
-            )
-            return SimulationExploded(
-                f"{label}: the run exploded by step {at_step} ({detail}). {kept} Check the minimised structure and the "
-                f"time step; delete {work} to start over."
-            )
-
-        prior_attempts = list(progress["attempts"])
-
-        def record(stopped_by):
-            """This attempt, as the record shows it: if the process dies, the last commit says how far it got."""
-            attempt.update(end_step=sim.currentStep, stopped_by=stopped_by, wall_time_s=time.perf_counter() - t0)
-            progress["attempts"] = prior_attempts + [dict(attempt)]
-
         t0 = time.perf_counter()
-        record("lost before its first checkpoint (killed, or the node failed)")  # every attempt is in the record
-        commit(work, progress)
-
-        def get_state(**what):
-            try:
-                return sim.context.getState(**what)
-            except mm.OpenMMException as exc:  # e.g. "Particle coordinate is NaN"
-                raise exploded(sim.currentStep, str(exc)) from exc
-
-        def full_state():
-            return get_state(getPositions=True, getVelocities=True, getEnergy=True, getParameters=True)
-
-        last = t0
-        chunk = min(every, 100, faults.points.get("max_chunk", every))  # steps per call: tuned to ~1 s so signals are seen quickly
-        open_segment()
-        step = start_step
-        try:
-            while step < n_steps:
-                next_frame = (step // every + 1) * every
-                n = min(chunk, next_frame - step)
-                tc = time.perf_counter()
-                try:
-                    integ.step(n)
-                except mm.OpenMMException as exc:
-                    raise exploded(sim.currentStep, str(exc)) from exc
-                dt = time.perf_counter() - tc
-                step += n
-                if dt > 0:
-                    chunk = int(min(every, faults.points.get("max_chunk", every), max(1, n * 1.0 / dt)))
-                faults.after_steps(step, sim.context, mobile[0] if mobile else None)
-                if step == next_frame:
-                    state = get_state(getPositions=True, getEnergy=True)
-                    pos = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-                    energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-                    if not math.isfinite(energy) or not np.all(np.isfinite(pos)):
-                        raise exploded(step, f"potential energy {energy} kJ/mol, positions finite: {bool(np.all(np.isfinite(pos)))}")
-                    try:
-                        xtc_file = work / segment["xtc"]
-                        size_before = xtc_file.stat().st_size if xtc_file.exists() else 0
-                        segment["_xtc"].writeModel(pos, periodicBoxVectors=state.getPeriodicBoxVectors())
-                        faults.in_frame_write(step // every, xtc_file, size_before)
-                        segment["_log"].report(sim, state)
-                    except ValueError as exc:  # positions too large for XTC: a runaway atom
-                        raise exploded(step, str(exc)) from exc
-                    segment["n_frames"] += 1
-                now = time.perf_counter()
-                stopping = stop.received or (
-                    wall_budget_s is not None and now - t_start + 2.0 * dt + 5.0 > wall_budget_s
-                )
-                if step % ckpt_every == 0 or step == n_steps or stopping:
-                    state = full_state()
-                    e = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-                    if not math.isfinite(e) or not np.all(np.isfinite(state.getPositions(asNumpy=True)._value)):
-                        raise exploded(step, f"potential energy {e} kJ/mol at a checkpoint")  # never save a bad state
-                    save_checkpoint(state)
-                    if stopping and step < n_steps:
-                        reason = f"signal {stop.received}" if stop.received else f"wall-clock budget of {wall_budget_s:.0f} s"
-                        record(reason)
-                        commit(work, progress)
-                        raise RunInterrupted(
-                            f"{label}: stopped by {reason} at step {step}/{n_steps}; checkpoint saved in {work}. Rerun "
-                            "(Snakemake retries, or run snakemake again) to continue from there.",
-                            step,
-                            n_steps,
-                        )
-                    if step < n_steps:
-                        open_segment()
-                if now - last >= progress_every_s or step == n_steps:
-                    done = step - start_step
-                    rate = done / max(now - t0, 1e-9)
-                    say(
-                        f"step {step}/{n_steps} ({100.0 * step / n_steps:.1f} %), "
-                        f"{ns_per_day(1.0 / rate, timestep_fs) if rate > 0 else 0.0:.1f} ns/day, elapsed {_hms(now - t0)}, "
-                        f"ETA {_hms((n_steps - step) / rate) if rate > 0 else '?'}"
-                    )
-                    last = now
-        finally:
-            if segment.get("_csv_fh") is not None and not segment["_csv_fh"].closed:
-                segment["_csv_fh"].close()
+        run_stage(sim, folder, n_steps=n_steps, every=every, ckpt_every=ckpt_every, start_step=start_step, info=info, stop=stop,
+                  timestep_fs=timestep_fs, t_start=t_start, wall_budget_s=wall_budget_s, progress_every_s=progress_every_s,
+                  temperature_at=ramp)  # fmt: skip
         wall = time.perf_counter() - t0
-        record("end")
-        commit(work, progress)
+        folder.record("end", n_steps)
+        folder.commit()
         made = {"trajectory": work / "joined.part.xtc", "state_log": work / "joined.part.csv"}
-        join_segments(work, progress["segments"], made["trajectory"], made["state_log"])
+        join_segments(work, folder.segments(), made["trajectory"], made["state_log"])
         check_frames(made["trajectory"], every, n_frames)
-        faults.in_join()
+        folder.faults.in_join()
         state = sim.context.getState(getPositions=True, getVelocities=True, getEnergy=True)
         if final_state_path is not None:
             made["final_state"] = work / "made_final_state.xml"
             write_text(made["final_state"], mm.XmlSerializer.serialize(state))
-        done_steps = sum(a["end_step"] - a["start_step"] for a in progress["attempts"])
-        wall_all = sum(a["wall_time_s"] for a in progress["attempts"])
+        attempts = folder.attempts()
+        done_steps = sum(a["end_step"] - a["start_step"] for a in attempts)
+        wall_all = sum(a["wall_time_s"] for a in attempts)
         speed_all = ns_per_day(wall_all / done_steps, timestep_fs) if done_steps > 0 and wall_all > 0 else None
         prov = {
             "label": label,
             **info,
             "integrator": "LangevinMiddleIntegrator",
             "temperature_k": temperature_k,
+            **({"end_temperature_k": end_temperature_k} if end_temperature_k is not None else {}),
+            "start": "the previous stage's end (positions and velocities)" if start_state is not None else "positions given, velocities drawn",
             "timestep_fs": timestep_fs,
             "friction_per_ps": friction_per_ps,
             "length_ps": length_ps,
@@ -518,8 +392,8 @@ def run_nvt(
             "n_steps": n_steps,
             "n_frames": n_frames,
             # the integrator seed of each attempt is in its record; a resumed attempt gets its own (see above)
-            "seeds": {"velocities": int(seed), "integrator": progress["attempts"][0]["integrator_seed"]},
-            "attempts": progress["attempts"],
+            "seeds": {"velocities": int(seed), "integrator": attempts[0]["integrator_seed"]},
+            "attempts": attempts,
             "wall_time_s": wall_all,
             # this attempt's speed; an attempt that only joined the segments (its predecessor was killed while
             # joining) ran no step, and then the speed over all attempts stands in
@@ -534,47 +408,100 @@ def run_nvt(
         write_json(made["provenance"], prov)
         # the outputs go into the work folder, are committed as finished, and are published from there (hard links):
         # a kill at any point leaves a folder the next attempt finishes from, without redoing the MD
-        progress["recipe"] = recipe
-        finish(work, progress, made, outputs, faults)
+        folder.finish(made, outputs)
     (work / LOCK).unlink(missing_ok=True)
     return prov
+
+
+def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages, *, seed: int, outputs: dict, work_dir=None,
+                 label: str = "", extra_provenance: dict | None = None, faults: Faults | None = None, **dynamics) -> dict:  # fmt: skip
+    """Run the stages of a protocol (:mod:`systems.protocol`) one after another; the last is production.
+
+    Each stage is a resumable :func:`run_nvt` in its own work folder: production in ``work_dir`` (default
+    ``md_work`` beside the trajectory; a one-stage protocol such as ``paper`` is exactly one run there), an
+    earlier stage k in ``work_dir/stage_<k>_<name>``, with its trajectory, state log (energies and temperature),
+    final state and provenance published under ``stages/<k>_<name>/`` beside the outputs. A stage starts from the
+    previous stage's final positions and velocities (the first from ``positions_nm``, velocities drawn with
+    ``seed``) and has its own integrator seed, ``seed + 104729 k``. A rerun republishes the finished stages and
+    resumes the first unfinished one from its checkpoint. Only production's frames are the trajectory the
+    analysis reads; its provenance lists every stage with its temperatures, length, seeds and attempts.
+
+    ``outputs`` maps trajectory, state_log, provenance (and final_state) to the declared output paths;
+    ``dynamics`` holds :func:`run_nvt`'s timestep_fs, friction_per_ps, frame_interval_ps, platform, properties,
+    checkpoint_interval_ps, wall_budget_s, log and progress_every_s.
+    """
+    outputs = {k: Path(v) for k, v in outputs.items() if v is not None}
+    work = Path(work_dir) if work_dir is not None else outputs["trajectory"].parent / "md_work"
+    faults = faults if faults is not None else Faults()
+    start_state, done = None, []
+    t0, budget = time.perf_counter(), dynamics.pop("wall_budget_s", None)
+    for k, stage in enumerate(stages):
+        faults.stage = k
+        # one wall-clock budget for the whole job: what the earlier stages used is gone
+        dynamics["wall_budget_s"] = None if budget is None else budget - (time.perf_counter() - t0)
+        common = dict(temperature_k=stage.temperature_k, end_temperature_k=stage.end_temperature_k, length_ps=stage.length_ps,
+                      seed=int(seed) + 104729 * k, start_state=start_state, faults=faults, **dynamics)  # fmt: skip
+        if stage.production:
+            extra = dict(extra_provenance or {})
+            extra["protocol"] = {"stages": done + [{**stage.as_dict(), "integrator_seed": int(seed) + 104729 * k}]}
+            return run_nvt(system, topology, positions_nm, trajectory_path=outputs["trajectory"], state_log_path=outputs["state_log"],
+                           provenance_path=outputs["provenance"], final_state_path=outputs.get("final_state"), work_dir=work,
+                           label=label if len(stages) == 1 else f"{label} [{stage.name}]", extra_provenance=extra, **common)  # fmt: skip
+        d = outputs["trajectory"].parent / "stages" / f"{k}_{stage.name}"
+        d.mkdir(parents=True, exist_ok=True)
+        prov = run_nvt(system, topology, positions_nm, trajectory_path=d / "trajectory.xtc", state_log_path=d / "state_log.csv",
+                       provenance_path=d / "provenance.json", final_state_path=d / "final_state.xml", work_dir=work / f"stage_{k}_{stage.name}",
+                       label=f"{label} [{stage.name}]", extra_provenance={"stage": stage.as_dict()}, **common)  # fmt: skip
+        start_state = mm.XmlSerializer.deserialize((d / "final_state.xml").read_text())
+        done.append({**stage.as_dict(), "integrator_seed": prov["seeds"]["integrator"], "attempts": prov["attempts"], "ns_per_day": prov["ns_per_day"],
+                     "mean_temperature_k": stage_temperature(d / "state_log.csv"), "outputs": str(d)})  # fmt: skip
+    raise ValueError("a protocol needs a production stage (the last)")
+
+
+def stage_temperature(state_log) -> float:
+    """Mean instantaneous temperature (K) over a state log's frames."""
+    import csv
+
+    with open(state_log) as fh:
+        rows = list(csv.reader(fh))
+    col = next(i for i, h in enumerate(rows[0]) if "Temperature" in h)
+    return float(np.mean([float(r[col]) for r in rows[1:]]))
 
 
 def run_nvt_files(
     system_xml, pdb_path, outputs, md_config: dict, seed: int, threads=None, label="", log=None, geometry_json=None, work_dir=None, wall_budget_s=None
 ) -> dict:
-    """Run :func:`run_nvt` from files; ``outputs`` has trajectory, state_log, provenance and final_state paths.
+    """Run the protocol of ``md_config`` (:func:`run_protocol`) from files; ``outputs`` has trajectory, state_log,
+    provenance and final_state paths.
 
-    ``md_config`` holds the workflow's ``md`` settings (temperature_k, timestep_fs, friction_per_ps, length_ps,
-    frame_interval_ps, checkpoint_interval_ps, platform, precision). The packing seed and cell layout from
-    ``geometry_json`` are copied into the provenance, so every seed of the replica sits next to its trajectory.
-    ``work_dir`` (default: ``md_work`` beside the trajectory) holds checkpoints; see :func:`run_nvt`.
+    ``md_config`` holds the workflow's ``md`` settings (protocol, temperature_k, timestep_fs, friction_per_ps,
+    length_ps, frame_interval_ps, checkpoint_interval_ps, platform, precision). The packing seed and cell layout
+    from ``geometry_json`` are copied into the provenance, so every seed of the replica sits next to its
+    trajectory. ``work_dir`` (default: ``md_work`` beside the trajectory) holds checkpoints; see :func:`run_nvt`.
     """
     from systems.platforms import select_platform
+    from systems.protocol import protocol_stages
 
+    stages = protocol_stages(md_config)
     system = load_system(system_xml)
     pdb = app.PDBFile(str(pdb_path))
     platform, props = select_platform(md_config["platform"], threads=threads, precision=md_config["precision"])
-    return run_nvt(
+    return run_protocol(
         system,
         pdb.topology,
         pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer),
-        temperature_k=md_config["temperature_k"],
+        stages,
+        seed=seed,
+        outputs={"trajectory": outputs.trajectory, "state_log": outputs.state_log, "provenance": outputs.provenance, "final_state": outputs.final_state},
+        work_dir=work_dir,
+        label=label,
         timestep_fs=md_config["timestep_fs"],
         friction_per_ps=md_config["friction_per_ps"],
-        length_ps=md_config["length_ps"],
         frame_interval_ps=md_config["frame_interval_ps"],
         checkpoint_interval_ps=md_config.get("checkpoint_interval_ps"),
-        seed=seed,
         platform=platform,
         properties=props,
-        trajectory_path=outputs.trajectory,
-        state_log_path=outputs.state_log,
-        provenance_path=outputs.provenance,
-        final_state_path=outputs.final_state,
-        label=label,
         log=log,
-        work_dir=work_dir,
         wall_budget_s=wall_budget_s,
         extra_provenance={
             "system_xml": str(system_xml),

@@ -301,6 +301,8 @@ class Faults:
     - ``max_chunk=N``: at most N steps per integrator call (a slow machine, where a stop falls between frames).
     - ``kill_in_join=1``: at the end, with the segments joined into the work folder's part files, SIGKILL.
     - ``kill_in_finish=K``: at the end, after the finished record is committed and K outputs are published, SIGKILL.
+    - ``in_stage=K``: the faults above fire only in stage K (0-based) of a protocol (:func:`systems.md.run_protocol`
+      sets :attr:`stage`); step counts are the stage's own.
 
     With ``TFSI_MD_FAULT_ONCE=PATH`` the faults fire in one process only: the first to fire creates PATH, and a
     process that finds PATH has none (so a retried job, a new process, runs clean).
@@ -316,8 +318,11 @@ class Faults:
             key, _, value = item.partition("=")
             self.points[key] = int(value)
         self._fired = set()
+        self.stage = 0
 
     def _once(self, key, reached: bool) -> bool:
+        if self.points.get("in_stage", self.stage) != self.stage:
+            return False
         if key in self.points and key not in self._fired and reached:
             self._fired.add(key)
             if self._once_file:

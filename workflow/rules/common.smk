@@ -9,6 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)  # the project's packages (systems, analysis)
 from analysis.replica import ANALYSIS_VERSION
 from systems import coating as coatings
+from systems.protocol import protocol_stages
 from systems.slab import build_li_bcc100_slab
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -26,6 +27,23 @@ for _key in ("length_ps", "checkpoint_interval_ps"):
             f"config md.{_key} = {_md[_key]} ps is not a whole number of frame intervals "
             f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
         )
+
+# the MD protocol (md.protocol; absent: the paper's one NVT stage): every stage a whole number of frame intervals,
+# and nothing heated above md.temperature_k without the floor that keeps ions out of the porous Li slab
+PROTOCOL = protocol_stages(_md)
+for _stage in PROTOCOL:
+    if not _whole_multiple(_stage.length_ps, _md["frame_interval_ps"]):
+        raise ValueError(
+            f"config md.protocol stage {_stage.name!r}: {_stage.length_ps} ps is not a whole number of frame intervals "
+            f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
+        )
+_hottest = max(max(s.temperature_k, s.end_temperature_k or 0.0) for s in PROTOCOL)
+if _hottest > _md["temperature_k"] and config["cell"].get("lower_wall_nm") is None:
+    raise ValueError(
+        f"config md.protocol heats the ions to {_hottest:g} K but cell.lower_wall_nm is null: above room temperature a "
+        "Li+ crosses the porous two-layer Li slab (its barrier is about 2 kT at 298 K, less than 1 kT at 600 K; "
+        "model-review.md). Set cell.lower_wall_nm: 0.0 (a floor on the top Li plane), as config/annealed.yaml does."
+    )
 
 # run_systems: the systems this call runs. A --configfile adds its systems to config/config.yaml's (Snakemake
 # merges config files), so a user's config names its own here to run only them.

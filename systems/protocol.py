@@ -1,0 +1,127 @@
+"""MD protocols as ordered stages: what each stage does (ensemble, temperature or ramp, length), read from config.
+
+A protocol is a list of :class:`Stage`; the last one is production, the only stage whose frames the analysis
+reads. Every stage is run and resumed by :func:`systems.md.run_protocol`, in its own work folder, starting from
+the positions and velocities the stage before it ended with. Named presets:
+
+``paper`` (what an absent ``md.protocol`` means)
+    Zhen et al. (EES 2025): NVT at ``md.temperature_k`` for ``md.length_ps``, straight after minimisation.
+``annealed``
+    Heat the ions until they flow, hold, cool back, then the paper's production: ``heat`` ramps from
+    ``md.temperature_k`` to ``md.anneal.temperature_k`` over ``heat_ps``, ``hold`` stays there for ``hold_ps``,
+    ``cool`` ramps back over ``cool_ps``, ``production`` is the paper's stage. Needs ``cell.lower_wall_nm`` (at
+    high temperature an ion crosses the porous Li slab easily; model-review.md).
+
+A stage kind names its ensemble; ``nvt`` (Langevin) is the only one today. Design note: a new kind (an NPT
+stage for a bulk liquid, a constant-potential electrode) adds a value of ``kind`` and its branch in the runner;
+everything else (work folders, resume, provenance) is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+KINDS = ("nvt",)
+
+#: the ``annealed`` preset's defaults, when ``md.anneal`` does not give them (see the README for how they were chosen)
+ANNEAL_DEFAULTS = {"temperature_k": 600.0, "heat_ps": 20.0, "hold_ps": 200.0, "cool_ps": 20.0}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a protocol.
+
+    Attributes
+    ----------
+    name : str
+        Names its work folder and its outputs; unique within a protocol.
+    length_ps : float
+        Its length; a whole number of frame intervals.
+    temperature_k : float
+        The thermostat's temperature, or where a ramp starts.
+    end_temperature_k : float or None
+        Where a ramp ends (None: constant temperature). The temperature changes once per frame interval,
+        linearly in the step count.
+    kind : str
+        The ensemble: ``nvt``.
+    production : bool
+        Whether the analysis reads its frames (the last stage, and only it).
+    """
+
+    name: str
+    length_ps: float
+    temperature_k: float
+    end_temperature_k: float | None = None
+    kind: str = "nvt"
+    production: bool = False
+
+    def temperature_at(self, step: int, n_steps: int) -> float:
+        """The thermostat's temperature (K) from ``step`` on."""
+        if self.end_temperature_k is None or n_steps <= 0:
+            return float(self.temperature_k)
+        return float(self.temperature_k + (self.end_temperature_k - self.temperature_k) * min(step, n_steps) / n_steps)
+
+    def describe(self) -> str:
+        t = f"{self.temperature_k:g} K" if self.end_temperature_k is None else f"{self.temperature_k:g} -> {self.end_temperature_k:g} K"
+        return f"{self.name}: {self.kind.upper()} {self.length_ps:g} ps at {t}" + (" (production)" if self.production else "")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def protocol_stages(md: dict) -> list[Stage]:
+    """The stages of ``md.protocol`` (a preset name, or a list of stage mappings), checked.
+
+    A listed stage has ``name``, ``length_ps`` and ``temperature_k`` (a number, or ``[start, end]`` for a ramp),
+    optionally ``kind``; the last one is production and must hold one temperature.
+    """
+    spec = md.get("protocol", "paper")
+    t0 = float(md["temperature_k"])
+    if spec == "paper":
+        stages = [Stage("production", float(md["length_ps"]), t0, production=True)]
+    elif spec == "annealed":
+        a = {**ANNEAL_DEFAULTS, **(md.get("anneal") or {})}
+        hot = float(a["temperature_k"])
+        stages = [
+            Stage("heat", float(a["heat_ps"]), t0, hot),
+            Stage("hold", float(a["hold_ps"]), hot),
+            Stage("cool", float(a["cool_ps"]), hot, t0),
+            Stage("production", float(md["length_ps"]), t0, production=True),
+        ]
+    elif isinstance(spec, (list, tuple)):
+        stages = []
+        for k, item in enumerate(spec):
+            if not isinstance(item, dict) or not {"name", "length_ps", "temperature_k"} <= set(item):
+                raise ValueError(f"md.protocol stage {k + 1}: needs name, length_ps and temperature_k, got {item!r}")
+            unknown = set(item) - {"name", "length_ps", "temperature_k", "kind"}
+            if unknown:
+                raise ValueError(f"md.protocol stage {item['name']!r}: unknown keys {sorted(unknown)}")
+            temp = item["temperature_k"]
+            start, end = (temp, None) if not isinstance(temp, (list, tuple)) else (temp[0], temp[1]) if len(temp) == 2 else (None, None)
+            if start is None:
+                raise ValueError(f"md.protocol stage {item['name']!r}: temperature_k is a number or [start, end], got {temp!r}")
+            stages.append(Stage(str(item["name"]), float(item["length_ps"]), float(start), None if end is None else float(end), item.get("kind", "nvt")))
+        if not stages:
+            raise ValueError("md.protocol is an empty list: give at least the production stage")
+        last = stages[-1]
+        stages[-1] = Stage(last.name, last.length_ps, last.temperature_k, last.end_temperature_k, last.kind, production=True)
+    else:
+        raise ValueError(f"md.protocol {spec!r}: 'paper', 'annealed' or a list of stages")
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise ValueError(f"md.protocol: stage names must be unique, got {names}")
+    for s in stages:
+        if s.kind not in KINDS:
+            raise ValueError(f"md.protocol stage {s.name!r}: kind {s.kind!r} is not one of {KINDS}")
+        if not s.length_ps > 0 or not s.temperature_k > 0 or (s.end_temperature_k is not None and not s.end_temperature_k > 0):
+            raise ValueError(f"md.protocol stage {s.name!r}: length and temperatures must be positive")
+        if not s.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"md.protocol stage {s.name!r}: a name of letters, digits, - and _ (it names a folder)")
+    if stages[-1].end_temperature_k is not None:
+        raise ValueError(f"md.protocol: the production stage {stages[-1].name!r} must hold one temperature, not a ramp")
+    return stages
+
+
+def total_length_ps(md: dict) -> float:
+    """MD time of the whole protocol (ps): what a run costs."""
+    return sum(s.length_ps for s in protocol_stages(md))
