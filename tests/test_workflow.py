@@ -1,6 +1,7 @@
 """The Snakemake workflow: lint, config validation, the paper's protocol in a dry run, and a tiny real run."""
 
 import csv
+import re
 import json
 import os
 import subprocess
@@ -296,3 +297,16 @@ def check_statistics_and_comparison(res):
         assert needle in md_text, needle
     for fig in ("convergence.png", "block_averaging.png"):
         assert (res / "figures" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_protocol_that_heats_is_refused_without_the_floor_and_the_shipped_annealed_config_plans_its_stages(tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "config/annealed.yaml").read_text())
+    cfg["cell"] = {}
+    (tmp_path / "no_floor.yaml").write_text(yaml.safe_dump(cfg))
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", "no_floor.yaml", "--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode != 0 and "cell.lower_wall_nm is null" in r.stdout + r.stderr
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config/annealed.yaml"), "--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert re.search(r"run_nvt\s+9\b", r.stdout), r.stdout[-2000:]  # 3 systems x 3 replicas, each one job of 4 stages
