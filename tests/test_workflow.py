@@ -310,3 +310,9 @@ def test_a_protocol_that_heats_is_refused_without_the_floor_and_the_shipped_anne
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config/annealed.yaml"), "--cores", "1"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert re.search(r"run_nvt\s+9\b", r.stdout), r.stdout[-2000:]  # 3 systems x 3 replicas, each one job of 4 stages
+
+
+def test_the_shipped_sensitivity_config_plans_every_variant(tmp_path):
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config/sensitivity.yaml"), "--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert re.search(r"run_nvt\s+18\b", r.stdout), r.stdout[-2000:]  # 6 systems x 3 replicas
