@@ -68,11 +68,14 @@ def pack_system(
     cutoff_nm: float = 1.25,
     log=None,
     coating_json=None,
+    start: str = "random",
+    start_layer_nm: float = 0.8,
 ) -> Structure:
     """Pack ``n_pairs`` LiTFSI around the fixed atoms and write the full structure and its geometry.
 
     ``coating_json`` (written with the coating) gives the coating atoms' Lennard-Jones sigma, from which their
-    excluded volume is counted; without it UFF by element is used.
+    excluded volume is counted; without it UFF by element is used. ``start`` places the ions at random, or with
+    the anions next to the surface or away from it (:func:`systems.electrolyte.start_placements`).
     """
     slab = read_pdb(slab_pdb)
     box = _slab_box(slab)
@@ -98,9 +101,9 @@ def pack_system(
     z_wall = z_hi + wall_offset_nm
     lz = max(box_z_factor * z_wall, z_wall + 2 * cutoff_nm)
     cell = np.array([box[0], box[1], lz])
-    structure = electrolyte.pack_electrolyte(
-        fixed, n_pairs, electrolyte.PackingRegion(z_lo, z_hi), cell, seed=seed, tolerance_nm=clearance_nm, log=log
-    )
+    region = electrolyte.PackingRegion(z_lo, z_hi)
+    placements = electrolyte.start_placements(start, n_pairs, region, start_layer_nm)
+    structure = electrolyte.pack_electrolyte(fixed, n_pairs, region, cell, seed=seed, tolerance_nm=clearance_nm, log=log, placements=placements)
     structure.write_pdb(out_pdb)
     geometry = {
         "box_nm": cell.tolist(),
@@ -114,6 +117,8 @@ def pack_system(
         "n_fixed_atoms": fixed.n_atoms,
         "packing_seed": int(seed),
         "clearance_nm": clearance_nm,
+        "start": start,
+        "placements": [list(p) for p in placements],
     }
     write_json(out_geometry, geometry)
     return structure

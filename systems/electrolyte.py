@@ -152,8 +152,13 @@ def pack_electrolyte(
     workdir=None,
     timeout_s: float = 1800.0,
     log=None,
+    placements=None,
 ) -> Structure:
     """Place ``n_pairs`` TFSI- and Li+ at random (seeded) in ``region`` around the fixed atoms.
+
+    ``placements`` (optional) puts them in parts of the region instead: a list of (``"tfsi"`` or ``"li"``,
+    number, z_lo_nm, z_hi_nm), TFSI- entries first, numbers summing to ``n_pairs`` per species; every atom of a
+    molecule lies inside its part.
 
     The fixed atoms (slab and coating) are given to packmol as a fixed structure, so no ion atom comes within
     ``tolerance_nm`` of them, nor of another ion; x and y are periodic with the cell. The region spans the whole
@@ -179,7 +184,7 @@ def pack_electrolyte(
     wd.mkdir(parents=True, exist_ok=True)
     try:
         for name, s in (("tfsi.pdb", tfsi), ("li.pdb", li)):
-            s.write_pdb(wd / name)
+            s.write_pdb(wd / name)  # the names the placements use: tfsi, li
         lines = [
             f"tolerance {tolerance_nm * A:.3f}",
             "filetype pdb",
@@ -195,11 +200,13 @@ def pack_electrolyte(
             bare.bonds = []
             bare.write_pdb(wd / "fixed.pdb")
             lines += ["structure fixed.pdb", "  number 1", "  fixed 0. 0. 0. 0. 0. 0.", "end structure"]
-        for name in ("tfsi.pdb", "li.pdb"):
+        for species, number, z_lo, z_hi in check_placements(placements, n_pairs, region):
+            if number == 0:
+                continue
             lines += [
-                f"structure {name}",
-                f"  number {n_pairs}",
-                f"  inside box 0. 0. {region.z_lo_nm * A:.3f} {box_nm[0] * A:.4f} {box_nm[1] * A:.4f} {region.z_hi_nm * A:.3f}",
+                f"structure {species}.pdb",
+                f"  number {number}",
+                f"  inside box 0. 0. {z_lo * A:.3f} {box_nm[0] * A:.4f} {box_nm[1] * A:.4f} {z_hi * A:.3f}",
                 "end structure",
             ]
         (wd / "pack.inp").write_text("\n".join(lines) + "\n")
@@ -231,6 +238,47 @@ def pack_electrolyte(
     out = combine([fixed, ions], box=box_nm)
     check_clearance(out, n_fixed, tolerance_nm * 0.99)
     return out
+
+
+def check_placements(placements, n_pairs: int, region: PackingRegion) -> list:
+    """The packing's parts, checked: TFSI- first, ``n_pairs`` of each species, every part inside ``region``."""
+    if placements is None:
+        return [("tfsi", n_pairs, region.z_lo_nm, region.z_hi_nm), ("li", n_pairs, region.z_lo_nm, region.z_hi_nm)]
+    placements = [(str(sp), int(n), float(lo), float(hi)) for sp, n, lo, hi in placements]
+    species = [p[0] for p in placements]
+    if set(species) - {"tfsi", "li"} or species != sorted(species, key=lambda x: x != "tfsi"):
+        raise ValueError(f"placements: species 'tfsi' then 'li', got {species}")
+    for sp in ("tfsi", "li"):
+        total = sum(n for s_, n, _, _ in placements if s_ == sp)
+        if total != n_pairs:
+            raise ValueError(f"placements put {total} {sp}, expected {n_pairs}")
+    for sp, n, lo, hi in placements:
+        if n < 0 or not region.z_lo_nm - 1e-9 <= lo < hi <= region.z_hi_nm + 1e-9:
+            raise ValueError(f"placement ({sp}, {n}, {lo}, {hi}) lies outside the packing region {region}")
+    return placements
+
+
+def start_placements(start: str, n_pairs: int, region: PackingRegion, layer_nm: float = 0.8) -> list:
+    """Where the ions start: ``random`` over the region, or one of two deliberately opposite starts.
+
+    ``anions_near``: the lowest ``layer_nm`` of the region (next to the surface) holds only anions, as many as its
+    share of the region's height; the other anions and every Li+ fill the rest. ``anions_far``: no anion in that
+    layer; it holds as many Li+ as the near start puts anions there, and every anion sits above it (packed
+    denser by h / (h - layer)). Same counts, same region and cell as the random start, so after a protocol the
+    coordination numbers of the two extremes should agree if the result no longer remembers the start.
+    """
+    lo, hi = region.z_lo_nm, region.z_hi_nm
+    if start == "random":
+        return check_placements(None, n_pairs, region)
+    if not 0 < layer_nm < hi - lo:
+        raise ValueError(f"start layer {layer_nm} nm must be thinner than the packing region ({hi - lo:.2f} nm)")
+    n_layer = max(1, int(round(n_pairs * layer_nm / (hi - lo))))
+    cut = lo + layer_nm
+    if start == "anions_near":
+        return check_placements([("tfsi", n_layer, lo, cut), ("tfsi", n_pairs - n_layer, cut, hi), ("li", n_pairs, cut, hi)], n_pairs, region)
+    if start == "anions_far":
+        return check_placements([("tfsi", n_pairs, cut, hi), ("li", n_layer, lo, cut), ("li", n_pairs - n_layer, cut, hi)], n_pairs, region)
+    raise ValueError(f"electrolyte start {start!r}: random, anions_near or anions_far")
 
 
 def check_clearance(structure: Structure, n_fixed: int, min_nm: float) -> None:

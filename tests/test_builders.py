@@ -1,5 +1,7 @@
 """Builders: the Li(100) slab, the NH2-MIL-101(Fe) layer and its placement, TFSI- geometry, packing."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,41 @@ def test_replica_seeds_differ_and_are_reproducible():
     seeds = [replica_seeds(2025, r) for r in range(3)]
     assert len({s["packing"] for s in seeds}) == 3 and len({s["velocities"] for s in seeds}) == 3
     assert replica_seeds(2025, 1) == seeds[1]
+
+
+@pytest.mark.parametrize("start", ["anions_near", "anions_far"])
+def test_opposite_starts_put_the_anions_next_to_the_surface_or_away_from_it(tmp_path, start):
+    """Same counts and region as a random packing; anions_near fills the lowest 0.8 nm with anions only (its share of
+    the region's height), anions_far leaves no anion atom there and puts as many Li+ there instead."""
+    from systems.build import build_slab, pack_system
+
+    build_slab(tmp_path / "slab.pdb")
+    n = 60  # a 2.4 nm region
+    s = pack_system(tmp_path / "slab.pdb", None, tmp_path / "p.pdb", tmp_path / "g.json", n_pairs=n, density_g_cm3=1.5, seed=5, start=start)
+    g = json.loads((tmp_path / "g.json").read_text())
+    z_lo, z_hi = g["packing_region_nm"]
+    cut = z_lo + 0.8
+    n_layer = round(n * 0.8 / (z_hi - z_lo))
+    assert g["start"] == start and sum(p[1] for p in g["placements"] if p[0] == "tfsi") == n
+    res = np.array(s.resnames)
+    z = s.positions[:, 2]
+    tfsi_ids = sorted({s.resids[i] for i in range(s.n_atoms) if res[i] == "TFS"})
+    tol = 0.01  # packmol holds an atom inside its box to within about 0.01 nm (a penalty, not a hard wall)
+    tfsi_low = [r for r in tfsi_ids if max(z[i] for i in range(s.n_atoms) if s.resids[i] == r and res[i] == "TFS") <= cut + tol]
+    li_below = int(((res == "LIP") & (z < cut - tol)).sum())  # surely in the layer
+    li_upto = int(((res == "LIP") & (z <= cut + tol)).sum())  # in the layer, or at its top edge
+    assert len(tfsi_ids) == n and int((res == "LIP").sum()) == n
+    if start == "anions_near":
+        assert len(tfsi_low) == n_layer and li_below == 0  # whole anions inside the layer, and no Li+ there
+    else:
+        assert int(((res == "TFS") & (z < cut - tol)).sum()) == 0 and li_below <= n_layer <= li_upto
+
+
+def test_a_start_that_is_not_known_or_a_layer_too_thick_is_refused():
+    from systems.electrolyte import PackingRegion, start_placements
+
+    with pytest.raises(ValueError, match="random, anions_near or anions_far"):
+        start_placements("anions_everywhere", 10, PackingRegion(0.3, 4.0))
+    with pytest.raises(ValueError, match="thinner than the packing region"):
+        start_placements("anions_near", 10, PackingRegion(0.3, 1.0), layer_nm=0.8)
+    assert start_placements("random", 10, PackingRegion(0.3, 4.0)) == [("tfsi", 10, 0.3, 4.0), ("li", 10, 0.3, 4.0)]
