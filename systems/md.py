@@ -173,7 +173,7 @@ def run_stage(sim: app.Simulation, folder: WorkFolder, *, n_steps: int, every: i
     last = t0
     chunk = min(every, 100, faults.points.get("max_chunk", every))  # steps per call: tuned to ~1 s so signals are seen quickly
     folder.open_segment(sim.topology, start_step, integ.getStepSize(), every)
-    set_temperature(start_step)
+    set_temperature((start_step // every) * every)  # what an uninterrupted run holds here: the last frame's value
     step = start_step
     while step < n_steps:
         next_frame = (step // every + 1) * every
@@ -266,6 +266,7 @@ def run_nvt(
     faults: Faults | None = None,
     end_temperature_k: float | None = None,
     start_state: mm.State | None = None,
+    finished_keys=None,
 ) -> dict:
     """NVT Langevin dynamics (LangevinMiddleIntegrator) with an XTC trajectory and a CSV state log; resumable.
 
@@ -288,7 +289,9 @@ def run_nvt(
 
     As a stage of a protocol (:func:`run_protocol`): ``end_temperature_k`` ramps the thermostat linearly from
     ``temperature_k`` (changed once per frame), and ``start_state`` (the previous stage's end) gives positions and
-    velocities instead of ``positions_nm`` and velocities drawn at ``temperature_k``.
+    velocities instead of ``positions_nm`` and velocities drawn at ``temperature_k``. ``finished_keys`` (default: all) are the parts of the recipe a finished
+    run in ``work_dir`` must share to be used: an earlier stage's outputs only feed the next stage, so one finished
+    on another platform still stands for it (its provenance says where it ran).
 
     Returns
     -------
@@ -309,8 +312,8 @@ def run_nvt(
         if part_path(p).exists():
             part_path(p).unlink()
     dynamics = dict(temperature_k=temperature_k, timestep_fs=timestep_fs, friction_per_ps=friction_per_ps, frame_interval_ps=frame_interval_ps, seed=int(seed))
-    if end_temperature_k is not None:
-        dynamics["end_temperature_k"] = end_temperature_k
+    if end_temperature_k is not None:  # a ramp: its end and its length set the temperature at every step
+        dynamics.update(end_temperature_k=end_temperature_k, ramp_steps=n_steps)
     if start_state is not None:  # a stage that continues another: its start is that stage's end, velocities included
         positions_nm = start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         velocities = start_state.getVelocities(asNumpy=True).value_in_unit(unit.nanometer / unit.picosecond)
@@ -328,7 +331,7 @@ def run_nvt(
         "openmm_version": mm.Platform.getOpenMMVersion(),
     }
 
-    with WorkFolder(work, fp, recipe, label=label, log=log, faults=faults) as folder, StopSignals() as stop:
+    with WorkFolder(work, fp, recipe, label=label, log=log, faults=faults, finished_keys=finished_keys) as folder, StopSignals() as stop:
         done = folder.restore_finished(outputs)
         if done is not None:
             folder.release()  # ours: we hold it
@@ -438,7 +441,10 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
     for k, stage in enumerate(stages):
         faults.stage = k
         # one wall-clock budget for the whole job: what the earlier stages used is gone
-        dynamics["wall_budget_s"] = None if budget is None else budget - (time.perf_counter() - t0)
+        left = None if budget is None else budget - (time.perf_counter() - t0)
+        if k > 0 and left is not None and left <= 0:  # (the first stage gets the budget as given, as one run does)
+            raise RunInterrupted(f"{label}: the wall-clock budget is spent before stage {stage.name!r}; rerun to continue from there", 0, 0)
+        dynamics["wall_budget_s"] = left
         common = dict(temperature_k=stage.temperature_k, end_temperature_k=stage.end_temperature_k, length_ps=stage.length_ps,
                       seed=int(seed) + 104729 * k, start_state=start_state, faults=faults, **dynamics)  # fmt: skip
         if stage.production:
@@ -451,7 +457,7 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
         d.mkdir(parents=True, exist_ok=True)
         prov = run_nvt(system, topology, positions_nm, trajectory_path=d / "trajectory.xtc", state_log_path=d / "state_log.csv",
                        provenance_path=d / "provenance.json", final_state_path=d / "final_state.xml", work_dir=work / f"stage_{k}_{stage.name}",
-                       label=f"{label} [{stage.name}]", extra_provenance={"stage": stage.as_dict()}, **common)  # fmt: skip
+                       label=f"{label} [{stage.name}]", extra_provenance={"stage": stage.as_dict()}, finished_keys=("n_steps",), **common)  # fmt: skip
         start_state = mm.XmlSerializer.deserialize((d / "final_state.xml").read_text())
         done.append({**stage.as_dict(), "integrator_seed": prov["seeds"]["integrator"], "attempts": prov["attempts"], "ns_per_day": prov["ns_per_day"],
                      "mean_temperature_k": stage_temperature(d / "state_log.csv"), "outputs": str(d)})  # fmt: skip

@@ -76,17 +76,17 @@ def protocol_stages(md: dict) -> list[Stage]:
     optionally ``kind``; the last one is production and must hold one temperature.
     """
     spec = md.get("protocol", "paper")
-    t0 = float(md["temperature_k"])
+    t0 = md["temperature_k"]  # as the config gives it: 298 and 298.0 fingerprint differently, and a run must resume
     if spec == "paper":
-        stages = [Stage("production", float(md["length_ps"]), t0, production=True)]
+        stages = [Stage("production", md["length_ps"], t0, production=True)]
     elif spec == "annealed":
         a = {**ANNEAL_DEFAULTS, **(md.get("anneal") or {})}
         hot = float(a["temperature_k"])
         stages = [
-            Stage("heat", float(a["heat_ps"]), t0, hot),
+            Stage("heat", float(a["heat_ps"]), float(t0), hot),
             Stage("hold", float(a["hold_ps"]), hot),
-            Stage("cool", float(a["cool_ps"]), hot, t0),
-            Stage("production", float(md["length_ps"]), t0, production=True),
+            Stage("cool", float(a["cool_ps"]), hot, float(t0)),
+            Stage("production", md["length_ps"], t0, production=True),
         ]
     elif isinstance(spec, (list, tuple)):
         stages = []

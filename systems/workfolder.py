@@ -55,12 +55,15 @@ class WorkFolder:
         Names the run in messages; ``log`` receives them.
     faults : Faults
         Test hooks (never set in production).
+    finished_keys : tuple of str, optional
+        The parts of ``recipe`` a finished run must share to stand for this one (default: all of them).
     """
 
-    def __init__(self, path, fingerprint: str, recipe: dict, label: str = "", log=None, faults: Faults | None = None):
+    def __init__(self, path, fingerprint: str, recipe: dict, label: str = "", log=None, faults: Faults | None = None, finished_keys=None):
         self.path = Path(path)
         self.fingerprint = fingerprint
         self.recipe = recipe
+        self.finished_keys = tuple(finished_keys) if finished_keys is not None else tuple(recipe)
         self.label = label
         self.log = log
         self.faults = faults if faults is not None else Faults()
@@ -77,7 +80,11 @@ class WorkFolder:
     def __enter__(self):
         self._stack = ExitStack()
         self._stack.enter_context(run_lock(self.path))
-        self.progress = load_progress(self.path, self.fingerprint, log=self.log, label=self.label)
+        try:
+            self.progress = load_progress(self.path, self.fingerprint, log=self.log, label=self.label)
+        except BaseException:
+            self._stack.close()  # the lock goes with the failure
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -103,7 +110,8 @@ class WorkFolder:
         """
         if not (self.progress and self.progress.get("finished")):
             return None
-        same = self.progress.get("recipe") == self.recipe
+        made_with = self.progress.get("recipe") or {}
+        same = all(made_with.get(k) == self.recipe.get(k) for k in self.finished_keys)
         why = restore(self.path, self.progress, outputs) if same else f"made with {self.progress.get('recipe')}, this run is {self.recipe}"
         if why is None:
             self.say(f"this run finished earlier: its outputs were published again from {self.path}, nothing recomputed")

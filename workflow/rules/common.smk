@@ -38,7 +38,7 @@ for _stage in PROTOCOL:
             f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
         )
 _hottest = max(max(s.temperature_k, s.end_temperature_k or 0.0) for s in PROTOCOL)
-if _hottest > _md["temperature_k"] and config["cell"].get("lower_wall_nm") is None:
+if _hottest > PROTOCOL[-1].temperature_k and config["cell"].get("lower_wall_nm") is None:
     raise ValueError(
         f"config md.protocol heats the ions to {_hottest:g} K but cell.lower_wall_nm is null: above room temperature a "
         "Li+ crosses the porous two-layer Li slab (its barrier is about 2 kT at 298 K, less than 1 kT at 600 K; "
