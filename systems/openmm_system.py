@@ -136,17 +136,22 @@ def add_dipole_correction(system: mm.System, charges, box_nm) -> mm.Force | None
     return f
 
 
-def add_wall(system: mm.System, atoms, z_wall_nm: float, k_kj_nm2: float) -> mm.CustomExternalForce:
-    """Flat-bottomed harmonic wall, E = k/2 (z - z_wall)^2 for z > z_wall, on ``atoms``."""
-    f = mm.CustomExternalForce("0.5*k_wall*max(0, z - z_wall)^2")
-    f.setName("UpperWall")
-    f.addGlobalParameter("k_wall", k_kj_nm2)
-    f.addGlobalParameter("z_wall", z_wall_nm)
+def _z_wall(system: mm.System, atoms, name: str, expression: str, k_name: str, k_kj_nm2: float, z_name: str, z_nm: float):
+    """A CustomExternalForce on ``atoms`` with the stiffness and height as global parameters, in the wall group."""
+    f = mm.CustomExternalForce(expression)
+    f.setName(name)
+    f.addGlobalParameter(k_name, k_kj_nm2)
+    f.addGlobalParameter(z_name, z_nm)
     for i in atoms:
         f.addParticle(int(i), [])
     f.setForceGroup(GROUP_WALL)
     system.addForce(f)
     return f
+
+
+def add_wall(system: mm.System, atoms, z_wall_nm: float, k_kj_nm2: float) -> mm.CustomExternalForce:
+    """Flat-bottomed harmonic wall, E = k/2 (z - z_wall)^2 for z > z_wall, on ``atoms``."""
+    return _z_wall(system, atoms, "UpperWall", "0.5*k_wall*max(0, z - z_wall)^2", "k_wall", k_kj_nm2, "z_wall", z_wall_nm)
 
 
 def add_floor(system: mm.System, atoms, z_floor_nm: float, k_kj_nm2: float) -> mm.CustomExternalForce:
@@ -158,15 +163,7 @@ def add_floor(system: mm.System, atoms, z_floor_nm: float, k_kj_nm2: float) -> m
     there, no ion reaches z = 0. Without it, an ion that crosses the slab to z < 0 is seen at z + Lz on a GPU, far
     above the upper wall, whose force then throws it back: another model than on the CPU.
     """
-    f = mm.CustomExternalForce("0.5*k_floor*max(0, z_floor - z)^2")
-    f.setName("LowerWall")
-    f.addGlobalParameter("k_floor", k_kj_nm2)
-    f.addGlobalParameter("z_floor", z_floor_nm)
-    for i in atoms:
-        f.addParticle(int(i), [])
-    f.setForceGroup(GROUP_WALL)
-    system.addForce(f)
-    return f
+    return _z_wall(system, atoms, "LowerWall", "0.5*k_floor*max(0, z_floor - z)^2", "k_floor", k_kj_nm2, "z_floor", z_floor_nm)
 
 
 def nonbonded_charges(system: mm.System) -> np.ndarray:
