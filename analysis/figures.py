@@ -88,11 +88,13 @@ def plot_coatings(entries: list, path) -> None:
     _save(fig, path)
 
 
-def plot_site_rdf(results_by_system: dict, summary: dict, path, target: str = "N") -> None:
-    """One row per coating site (Fe, amino H, Co, ...): g(r) of TFSI- (``target``) around the site atoms, and n(r).
+def plot_site_rdf(results_by_system: dict, summary: dict, path, targets=("N", "O")) -> None:
+    """One row per coating site (Fe, amino H, Co, ...); for each target, g(r) of TFSI- around the site atoms and n(r).
 
-    Every system whose coating declares the site is drawn, pooled over its replicas (thin: single replicas),
-    with the cutoff of its coordination number dashed. Systems without sites (bare Li) have no curve.
+    The default targets are the anion through its N and every anion O, so the Fe...O and N-H...O contacts the
+    paper credits show beside the whole-anion count. Every system whose coating declares the site is drawn,
+    pooled over its replicas (thin: single replicas), with the cutoff of its coordination number dashed. Systems
+    without sites (bare Li) have no curve.
     """
     names = []
     for s in summary.values():
@@ -100,36 +102,38 @@ def plot_site_rdf(results_by_system: dict, summary: dict, path, target: str = "N
     if not names:
         _message_figure("No system's coating declares sites\n(coating.yaml: sites)", path)
         return
-    fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.3 * len(names)), squeeze=False)
+    fig, axes = plt.subplots(len(names), 2 * len(targets), figsize=(5.5 * len(targets) * 2, 3.3 * len(names)), squeeze=False)
     for row, name in enumerate(names):
-        ax_g, ax_n = axes[row]
-        for k, (system, results) in enumerate(results_by_system.items()):
-            site = (summary[system].get("sites") or {}).get(name)
-            if site is None:
-                continue
-            c = COLORS[k % len(COLORS)]
-            pooled = pooled_curves(results, target, reference=f"site_{name}")
-            for res in results:
-                single = pooled_curves([res], target, reference=f"site_{name}")
-                ax_g.plot(pooled["r_nm"], single["g"], color=c, lw=0.5, alpha=0.35)
-                ax_n.plot(pooled["r_edges_nm"][1:], single["running_cn"], color=c, lw=0.5, alpha=0.35)
-            t = site["targets"][target]
-            ci = t["cn_ci95"]
-            ci_txt = "" if ci[0] is None or np.isnan(ci[0]) else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-            ax_g.plot(pooled["r_nm"], pooled["g"], color=c, lw=1.8, label=f"{system} ({site['n_atoms']} atoms, {len(results)} replicas)")
-            ax_n.plot(pooled["r_edges_nm"][1:], pooled["running_cn"], color=c, lw=1.8,
-                      label=f"{system}: CN = {t['cn_mean']:.3f}{ci_txt} at {t['cutoff_nm']:.3f} nm")  # fmt: skip
-            for ax in (ax_g, ax_n):
-                ax.axvline(t["cutoff_nm"], color=c, ls="--", lw=1)
-            label = site["label"]
-        ax_g.axhline(1.0, color="0.6", lw=0.8)
-        ax_g.set_xlabel(f"r (nm), TFSI$^-$ {target} to {label}")
-        ax_g.set_ylabel("g(r)")
-        ax_g.legend(fontsize=8)
-        ax_n.set_xlabel("r (nm)")
-        ax_n.set_ylabel(f"TFSI$^-$ per {label}")
-        ax_n.legend(fontsize=7)
-    fig.suptitle("TFSI$^-$ around the coating's sites: g(r) and running coordination (dashed: cutoff)")
+        for col, target in enumerate(targets):
+            ax_g, ax_n = axes[row][2 * col], axes[row][2 * col + 1]
+            label = name
+            for k, (system, results) in enumerate(results_by_system.items()):
+                site = (summary[system].get("sites") or {}).get(name)
+                if site is None or target not in site["targets"]:
+                    continue
+                c = COLORS[k % len(COLORS)]
+                pooled = pooled_curves(results, target, reference=f"site_{name}")
+                for res in results:
+                    single = pooled_curves([res], target, reference=f"site_{name}")
+                    ax_g.plot(pooled["r_nm"], single["g"], color=c, lw=0.5, alpha=0.35)
+                    ax_n.plot(pooled["r_edges_nm"][1:], single["running_cn"], color=c, lw=0.5, alpha=0.35)
+                t = site["targets"][target]
+                ci = t["cn_ci95"]
+                ci_txt = "" if ci[0] is None or np.isnan(ci[0]) else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+                ax_g.plot(pooled["r_nm"], pooled["g"], color=c, lw=1.8, label=f"{system} ({site['n_atoms']} atoms, {len(results)} replicas)")
+                ax_n.plot(pooled["r_edges_nm"][1:], pooled["running_cn"], color=c, lw=1.8,
+                          label=f"{system}: CN = {t['cn_mean']:.3f}{ci_txt} at {t['cutoff_nm']:.3f} nm")  # fmt: skip
+                for ax in (ax_g, ax_n):
+                    ax.axvline(t["cutoff_nm"], color=c, ls="--", lw=1)
+                label = site["label"]
+            ax_g.axhline(1.0, color="0.6", lw=0.8)
+            ax_g.set_xlabel(f"r (nm), TFSI$^-$ {target} to {label}")
+            ax_g.set_ylabel("g(r)")
+            ax_g.legend(fontsize=8)
+            ax_n.set_xlabel("r (nm)")
+            ax_n.set_ylabel(f"TFSI$^-$ {target} per {label}")
+            ax_n.legend(fontsize=7)
+    fig.suptitle("TFSI$^-$ (N, and every O) around the coating's sites: g(r) and running coordination (dashed: cutoff)")
     fig.tight_layout()
     _save(fig, path)
 
