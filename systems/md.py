@@ -427,7 +427,8 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
     previous stage's final positions and velocities (the first from ``positions_nm``, velocities drawn with
     ``seed``) and has its own integrator seed, ``seed + 104729 k``. A rerun republishes the finished stages and
     resumes the first unfinished one from its checkpoint. Only production's frames are the trajectory the
-    analysis reads; its provenance lists every stage with its temperatures, length, seeds and attempts.
+    analysis reads; its provenance lists every stage with its temperatures, length, seeds, attempts, mean
+    temperature and the RMS displacement of the mobile atoms from the stage's start to its end.
 
     ``outputs`` maps trajectory, state_log, provenance (and final_state) to the declared output paths;
     ``dynamics`` holds :func:`run_nvt`'s timestep_fs, friction_per_ps, frame_interval_ps, platform, properties,
@@ -458,9 +459,14 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
         prov = run_nvt(system, topology, positions_nm, trajectory_path=d / "trajectory.xtc", state_log_path=d / "state_log.csv",
                        provenance_path=d / "provenance.json", final_state_path=d / "final_state.xml", work_dir=work / f"stage_{k}_{stage.name}",
                        label=f"{label} [{stage.name}]", extra_provenance={"stage": stage.as_dict()}, finished_keys=("n_steps",), **common)  # fmt: skip
+        before = np.asarray(positions_nm) if start_state is None else start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         start_state = mm.XmlSerializer.deserialize((d / "final_state.xml").read_text())
+        after = start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        mobile = [i for i in range(system.getNumParticles()) if system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
+        # how far the ions went in this stage (positions are unwrapped): an anneal must move them beyond their own size
+        rms = float(np.sqrt(((after[mobile] - before[mobile]) ** 2).sum(axis=1).mean())) if mobile else 0.0
         done.append({**stage.as_dict(), "integrator_seed": prov["seeds"]["integrator"], "attempts": prov["attempts"], "ns_per_day": prov["ns_per_day"],
-                     "mean_temperature_k": stage_temperature(d / "state_log.csv"), "outputs": str(d)})  # fmt: skip
+                     "mean_temperature_k": stage_temperature(d / "state_log.csv"), "rms_displacement_nm": rms, "outputs": str(d)})  # fmt: skip
     raise ValueError("a protocol needs a production stage (the last)")
 
 

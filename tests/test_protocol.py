@@ -92,6 +92,12 @@ def test_only_production_is_the_trajectory_and_the_provenance_lists_every_stage(
     assert [s["name"] for s in stages] == ["heat", "hold", "cool", "production"]
     assert [s["end_temperature_k"] for s in stages] == [500.0, None, 298.0, None]
     assert all(s["attempts"] for s in stages[:-1])
+    # each earlier stage says how far the ions went: the RMS displacement from its start to its end, recomputed here
+    start = app.PDBFile(str(d / "minimized.pdb")).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    heat_end = mm.XmlSerializer.deserialize((d / "stages" / "0_heat" / "final_state.xml").read_text()).getPositions(asNumpy=True)._value
+    moved = np.abs(heat_end - start).max(axis=1) > 0
+    assert stages[0]["rms_displacement_nm"] == pytest.approx(float(np.sqrt(((heat_end[moved] - start[moved]) ** 2).sum(axis=1).mean())), rel=1e-6)
+    assert all(s["rms_displacement_nm"] > 0 for s in stages[:-1])
     assert prov["start"].startswith("the previous stage's end")
     # each stage starts where the one before ended: its first frame (20 fs on) is near that end, not the minimised start
     start = app.PDBFile(str(d / "minimized.pdb")).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
