@@ -163,17 +163,6 @@ def layer_planes(top: md.Topology, xyz0, tol_nm: float = 0.01) -> tuple[float, f
     return float(z[z > z.max() - tol_nm].mean()), float(z[z < z.min() + tol_nm].mean())
 
 
-def anion_lowest_heights(xyz_z, top: md.Topology) -> np.ndarray:
-    """Height of each anion's lowest atom per frame, shape (n_frames, n_anions), from z (n_frames, n_atoms)."""
-    tfsi = np.asarray(top.select("resname TFS"), int)
-    if len(tfsi) == 0:
-        return np.zeros((len(xyz_z), 0))
-    res = np.array([top.atom(i).residue.index for i in tfsi])
-    order = np.argsort(res, kind="stable")
-    starts = np.flatnonzero(np.r_[True, res[order][1:] != res[order][:-1]])
-    return np.minimum.reduceat(xyz_z[:, tfsi[order]], starts, axis=1)
-
-
 def penetration(xyz_z, top: md.Topology, z_top: float, z_bottom: float) -> dict:
     """Mobile atoms found below the top Li plane and below the lowest Li layer, over the frames given.
 
@@ -273,7 +262,9 @@ def analyse_replica(trajectory, topology, geometry, equilibration_fraction=0.2, 
     out["z_top_plane_nm"], out["z_bottom_plane_nm"] = z_top, z_bottom
     out[f"n_ref_{HEIGHT}"] = len(a_idx)  # a height count is per top-layer Li atom
     z_all = traj.xyz[:, :, 2]
-    heights = {"N": z_all[:, top.select("resname TFS and name N")], "any": anion_lowest_heights(z_all, top), ION: z_all[:, np.asarray(top.select("resname LIP"), int)]}
+    any_cols, anion_starts = selections["any"]  # every TFSI- atom, grouped by anion: its lowest atom per frame
+    lowest = np.minimum.reduceat(z_all[:, b_idx[any_cols]], anion_starts, axis=1) if len(any_cols) else np.zeros((len(z_all), 0))
+    heights = {"N": z_all[:, top.select("resname TFS and name N")], "any": lowest, ION: z_all[:, np.asarray(top.select("resname LIP"), int)]}
     for t, z in heights.items():
         if z.shape[1]:
             out[f"frame_counts_{HEIGHT}_{t}"] = rdf.value_histograms(z - z_top, out["height_count_edges_nm"])

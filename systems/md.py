@@ -150,7 +150,7 @@ def run_stage(sim: app.Simulation, folder: WorkFolder, *, n_steps: int, every: i
     """
     integ = sim.integrator
     faults = folder.faults
-    mobile = [i for i in range(sim.system.getNumParticles()) if sim.system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
+    mobile = mobile_indices(sim.system)
 
     def exploded(at_step, detail):
         kept = folder.exploded_note(at_step, detail)
@@ -228,6 +228,11 @@ def run_stage(sim: app.Simulation, folder: WorkFolder, *, n_steps: int, every: i
                 f"ETA {_hms((n_steps - step) / rate) if rate > 0 else '?'}"
             )
             last = now
+
+
+def mobile_indices(system: mm.System) -> list[int]:
+    """Indices of the particles that move (mass > 0; the slab and coating have mass 0)."""
+    return [i for i in range(system.getNumParticles()) if system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
 
 
 def _linear_ramp(t_start_k: float, t_end_k: float, n_steps: int):
@@ -438,6 +443,7 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
     work = Path(work_dir) if work_dir is not None else outputs["trajectory"].parent / "md_work"
     faults = faults if faults is not None else Faults()
     start_state, done = None, []
+    mobile = mobile_indices(system)
     t0, budget = time.perf_counter(), dynamics.pop("wall_budget_s", None)
     for k, stage in enumerate(stages):
         faults.stage = k
@@ -462,7 +468,6 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
         before = np.asarray(positions_nm) if start_state is None else start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         start_state = mm.XmlSerializer.deserialize((d / "final_state.xml").read_text())
         after = start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
-        mobile = [i for i in range(system.getNumParticles()) if system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
         # how far the ions went in this stage (positions are unwrapped): an anneal must move them beyond their own size
         rms = float(np.sqrt(((after[mobile] - before[mobile]) ** 2).sum(axis=1).mean())) if mobile else 0.0
         done.append({**stage.as_dict(), "integrator_seed": prov["seeds"]["integrator"], "attempts": prov["attempts"], "ns_per_day": prov["ns_per_day"],
