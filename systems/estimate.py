@@ -37,16 +37,18 @@ def long_run_warning(platform_name: str, total_seconds: float, warn_after_hours:
     return "\n".join(lines + [f"  - {c}" for c in CHOICES])
 
 
-def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_json, threads=None, warn_after_hours: float = 4.0) -> dict:
+def estimate_md_time(
+    minimized_pdbs, systems, replicas, md_config: dict, out_json, threads=None, warn_after_hours: float = 4.0, lengths_ps: dict | None = None
+) -> dict:
     """Time ``md_config['timing_steps']`` steps of replica 0 of each system; extrapolate to all runs.
 
     The estimate is for running the jobs one after another; parallel jobs on separate devices or cores
     finish sooner. Written to ``out_json`` with a ``message``; without a GPU and above ``warn_after_hours`` the
-    message ends with :func:`long_run_warning`.
+    message ends with :func:`long_run_warning`. ``lengths_ps`` gives each system's MD time (ps), every stage of
+    its own protocol; absent, every system runs ``md_config``'s protocol.
     """
     platform, props = select_platform(md_config["platform"], threads=threads, precision=md_config["precision"])
-    length_ps = total_length_ps(md_config)  # every stage of the protocol
-    n_steps, _ = steps_for(length_ps, md_config["frame_interval_ps"], md_config["timestep_fs"])
+    lengths_ps = lengths_ps or {s: total_length_ps(md_config) for s in systems}  # every stage of the protocol
     per_system = {}
     total = 0.0
     for system in systems:
@@ -63,19 +65,23 @@ def estimate_md_time(minimized_pdbs, systems, replicas, md_config: dict, out_jso
             md_config["friction_per_ps"],
             n_steps=md_config["timing_steps"],
         )
+        n_steps, _ = steps_for(lengths_ps[system], md_config["frame_interval_ps"], md_config["timestep_fs"])
         seconds = sps * n_steps * len(replicas)
         total += seconds
         per_system[system] = {
             "ms_per_step": sps * 1e3,
             "ns_per_day": ns_per_day(sps, md_config["timestep_fs"]),
             "seconds_all_replicas": seconds,
+            "length_ps": lengths_ps[system],
         }
+    lengths = sorted(set(lengths_ps[s] for s in systems))
+    length = f"{lengths[0]:g} ps" if len(lengths) == 1 else f"{lengths[0]:g}-{lengths[-1]:g} ps"
     lines = [
         f"MD estimate on {platform.getName()} {props}: {len(systems)} systems x {len(replicas)} replicas x "
-        f"{length_ps:g} ps = {_hms(total)} (h:mm:ss) if run one after another"
+        f"{length} = {_hms(total)} (h:mm:ss) if run one after another"
     ]
     for system, v in per_system.items():
-        lines.append(f"  {system}: {v['ns_per_day']:.1f} ns/day ({v['ms_per_step']:.3f} ms/step)")
+        lines.append(f"  {system}: {v['ns_per_day']:.1f} ns/day ({v['ms_per_step']:.3f} ms/step), {v['length_ps']:g} ps per replica")
     warning = long_run_warning(platform.getName(), total, warn_after_hours)
     if warning:
         lines.append(warning)

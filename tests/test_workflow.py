@@ -316,3 +316,47 @@ def test_the_shipped_sensitivity_config_plans_every_variant(tmp_path):
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config/sensitivity.yaml"), "--cores", "1"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert re.search(r"run_nvt\s+18\b", r.stdout), r.stdout[-2000:]  # 6 systems x 3 replicas
+
+
+def test_a_systems_start_and_protocol_reach_its_packing_and_its_md_and_a_hot_one_needs_the_floor(tmp_path):
+    """electrolyte.start and md.protocol per system: the near start packs anions in the lowest layer and the far
+    start none there; the system with its own protocol runs its stages, the other the paper's one stage."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
+    cfg["electrolyte"] = {"n_pairs": 40}  # a packing region thicker than the 0.8 nm start layer
+    two_stages = [{"name": "warm", "length_ps": 0.04, "temperature_k": 298.0}, {"name": "production", "length_ps": 0.2, "temperature_k": 298.0}]
+    cfg["systems"] = {
+        "near": {"coating": None, "electrolyte": {"start": "anions_near"}},
+        "far": {"coating": None, "electrolyte": {"start": "anions_far"}, "md": {"protocol": two_stages}},
+    }
+    cfg["replicas"] = 1
+    hot = json.loads(json.dumps(cfg))
+    hot["systems"]["far"]["md"]["protocol"][0]["temperature_k"] = [298.0, 400.0]
+    (tmp_path / "hot.yaml").write_text(yaml.safe_dump(hot))
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", "hot.yaml", "--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode != 0 and "config systems.far.md.protocol heats the ions to 400 K" in r.stdout + r.stderr
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    targets = [f"results/{s}/r0/provenance.json" for s in ("near", "far")]
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", "c.yaml", "--cores", "2", *targets], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    cfg_clearance = 0.2
+    for system, anions_in_layer in (("near", True), ("far", False)):
+        geometry = json.loads((tmp_path / f"results/{system}/r0/geometry.json").read_text())
+        cut = min(hi for sp, n, lo, hi in geometry["placements"] if lo == min(p[2] for p in geometry["placements"]))
+        pdb = (tmp_path / f"results/{system}/r0/packed.pdb").read_text().splitlines()
+        atoms = [(l[17:20].strip(), float(l[46:54]) / 10) for l in pdb if l.startswith(("ATOM", "HETATM"))]
+        lowest_anion = min(z for res, z in atoms if res == "TFS")  # electrolyte.TFSI_RESNAME
+        # packmol keeps whole molecules inside their box to within its tolerance (the clearance)
+        assert (lowest_anion < cut - cfg_clearance) == anions_in_layer, (system, lowest_anion, cut)
+    stages = {s: [st["name"] for st in json.loads((tmp_path / f"results/{s}/r0/provenance.json").read_text())["protocol"]["stages"]] for s in ("near", "far")}
+    assert stages == {"near": ["production"], "far": ["warm", "production"]}
+    estimate = json.loads((tmp_path / "results/runtime_estimate.json").read_text())  # each system's own protocol
+    assert {s: v["length_ps"] for s, v in estimate["systems"].items()} == {"near": 0.2, "far": pytest.approx(0.24)}
+
+
+@pytest.mark.parametrize("name, n_md", [("start_independence.yaml", 36), ("start_independence_cpu.yaml", 4)])
+def test_the_shipped_start_independence_configs_plan_every_start_and_protocol(tmp_path, name, n_md):
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config" / name), "--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert re.search(rf"run_nvt\s+{n_md}\b", r.stdout), r.stdout[-2000:]

@@ -9,7 +9,7 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)  # the project's packages (systems, analysis)
 from analysis.replica import ANALYSIS_VERSION
 from systems import coating as coatings
-from systems.protocol import protocol_stages
+from systems.protocol import protocol_stages, total_length_ps
 from systems.slab import build_li_bcc100_slab
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -27,23 +27,6 @@ for _key in ("length_ps", "checkpoint_interval_ps"):
             f"config md.{_key} = {_md[_key]} ps is not a whole number of frame intervals "
             f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
         )
-
-# the MD protocol (md.protocol; absent: the paper's one NVT stage): every stage a whole number of frame intervals,
-# and nothing heated above md.temperature_k without the floor that keeps ions out of the porous Li slab
-PROTOCOL = protocol_stages(_md)
-for _stage in PROTOCOL:
-    if not _whole_multiple(_stage.length_ps, _md["frame_interval_ps"]):
-        raise ValueError(
-            f"config md.protocol stage {_stage.name!r}: {_stage.length_ps} ps is not a whole number of frame intervals "
-            f"(md.frame_interval_ps = {_md['frame_interval_ps']} ps)"
-        )
-_hottest = max(max(s.temperature_k, s.end_temperature_k or 0.0) for s in PROTOCOL)
-if _hottest > PROTOCOL[-1].temperature_k and config["cell"].get("lower_wall_nm") is None:
-    raise ValueError(
-        f"config md.protocol heats the ions to {_hottest:g} K but cell.lower_wall_nm is null: above room temperature a "
-        "Li+ crosses the porous two-layer Li slab (its barrier is about 2 kT at 298 K, less than 1 kT at 600 K; "
-        "model-review.md). Set cell.lower_wall_nm: 0.0 (a floor on the top Li plane), as config/annealed.yaml does."
-    )
 
 # run_systems: the systems this call runs. A --configfile adds its systems to config/config.yaml's (Snakemake
 # merges config files), so a user's config names its own here to run only them.
@@ -71,7 +54,7 @@ wildcard_constraints:
 
 
 def system_section(system, section):
-    """A system's ``slab`` or ``electrolyte``: the top-level section with the system's own keys over it."""
+    """A system's ``slab``, ``electrolyte`` or ``md``: the top-level section with the system's own keys over it."""
     return {**config[section], **(config["systems"][system].get(section) or {})}
 
 
@@ -83,12 +66,46 @@ def system_electrolyte(system):
     return system_section(system, "electrolyte")
 
 
+def system_md(system):
+    """A system's ``md``: the top-level section with the system's own protocol and anneal over it."""
+    return system_section(system, "md")
+
+
+def check_protocol(system):
+    """The MD protocol of a system (md.protocol; absent: the paper's one NVT stage), checked: every stage a whole
+    number of frame intervals, and nothing heated above md.temperature_k without the floor that keeps ions out of
+    the porous Li slab."""
+    md = system_md(system)
+    where = f"systems.{system}.md" if config["systems"][system].get("md") else "md"
+    try:
+        jsonschema.validate(md, _SCHEMA["properties"]["md"])
+        stages = protocol_stages(md)
+    except (jsonschema.ValidationError, ValueError) as err:
+        raise ValueError(f"config {where}: {getattr(err, 'message', err)}") from None
+    for stage in stages:
+        if not _whole_multiple(stage.length_ps, md["frame_interval_ps"]):
+            raise ValueError(
+                f"config {where}.protocol stage {stage.name!r}: {stage.length_ps} ps is not a whole number of frame "
+                f"intervals (md.frame_interval_ps = {md['frame_interval_ps']} ps)"
+            )
+    hottest = max(max(s.temperature_k, s.end_temperature_k or 0.0) for s in stages)
+    if hottest > stages[-1].temperature_k and config["cell"].get("lower_wall_nm") is None:
+        raise ValueError(
+            f"config {where}.protocol heats the ions to {hottest:g} K but cell.lower_wall_nm is null: above room "
+            "temperature a Li+ crosses the porous two-layer Li slab (its barrier is about 2 kT at 298 K, less than "
+            "1 kT at 600 K; model-review.md). Set cell.lower_wall_nm: 0.0 (a floor on the top Li plane), as "
+            "config/annealed.yaml does."
+        )
+    return stages
+
+
 for _name in SYSTEMS:
     for _section in ("slab", "electrolyte"):
         try:
             jsonschema.validate(system_section(_name, _section), _SCHEMA["properties"][_section])
         except jsonschema.ValidationError as _err:
             raise ValueError(f"config systems.{_name}.{_section}: {_err.message}") from None
+    check_protocol(_name)
     _slab = system_slab(_name)
     _half = 0.5 * _slab["cells"] * _slab["lattice_a_nm"]
     if config["analysis"]["r_max_nm"] >= _half:

@@ -17,6 +17,8 @@ rule estimate_runtime:
         md=config["md"],
         systems=SYSTEMS,
         replicas=REPLICAS,
+        # every system's protocol (a system may set its own), so the estimate counts each one's stages
+        lengths_ps={s: total_length_ps(system_md(s)) for s in SYSTEMS},
         warn_after_hours=config["long_run_warning_hours"],
     script:
         "../scripts/estimate_runtime.py"
@@ -43,7 +45,7 @@ rule run_nvt:
     resources:
         gpu=1,
     params:
-        md=config["md"],
+        md=lambda wildcards: system_md(wildcards.system),
         seed=config["seed"],
         replica=replica_index,
         # checkpoints and trajectory segments: not an output, so a failed job's progress survives

@@ -15,6 +15,7 @@ estimate = estimate_md_time(
     snakemake.output[0],
     threads=snakemake.threads,
     warn_after_hours=p.warn_after_hours,
+    lengths_ps=p.lengths_ps,
 )
 print(estimate["message"])
 print(estimate["message"], file=sys.__stderr__, flush=True)  # to the terminal too, before any MD starts

@@ -26,5 +26,6 @@ structure = pack_system(
     cutoff_nm=p.cutoff_nm,
     log=sys.stdout,
     coating_json=info,
+    start=p.electrolyte.get("start", "random"),  # absent: random, as before the key existed
 )
 print(f"packed {structure.n_atoms} atoms; geometry: {open(snakemake.output.geometry).read()}")
