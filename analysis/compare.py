@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import rdf
+from analysis import independence, rdf
 from analysis.replica import HEIGHT, REFERENCE_LABELS, REFERENCES, edges_of, targets_of
 from analysis.stats import block_average, drift_test, mean_ci_t, replica_agreement, welch_difference
 from analysis.summary import choose_cutoff, closest_approach, count_edge, has_pair, pooled_curves
@@ -232,7 +232,8 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
             f"Difference {name}: {_f(d['difference'])} [{_f(d['low'])}, {_f(d['high'])}], p = {_f(d['p_value'], '.3g')} "
             f"({d['test']}, {d['n_a']} and {d['n_b']} replicas). The paper's difference is 0.42 - 0.13 = 0.29."
         )
-    L += ["", "## Convergence", "", "| system | replica | production mean | discarded-part mean | drift p, discarded part | drift p, production (2nd vs 1st half) | block length (frames) | plateau |", "|---|---|---|---|---|---|---|---|"]
+    L += [""] + independence.markdown(stats_out.get("start_independence") or [])
+    L += ["## Convergence", "", "| system | replica | production mean | discarded-part mean | drift p, discarded part | drift p, production (2nd vs 1st half) | block length (frames) | plateau |", "|---|---|---|---|---|---|---|---|"]
     for system, s in stats_out["systems"].items():
         for k, r in enumerate(s["replicas"]):
             L.append(
@@ -370,6 +371,7 @@ def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, 
     )
     stats_out["produced_by"] = summary
     stats_out["penetration"] = penetration_table(grouped)
+    stats_out["start_independence"] = independence.start_independence(stats_out["systems"], config)
     write_json(out.statistics, stats_out)
     write_sensitivity_csv(sens, out.sensitivity)
     write_text(out.comparison, comparison_markdown(stats_out, sens, {"summary": summary}))

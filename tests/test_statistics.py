@@ -123,3 +123,62 @@ def test_replica_agreement_matches_cochrans_q_by_hand_and_needs_two_errors():
     assert r["variance_ratio"] == pytest.approx(np.var([1, 2, 4], ddof=1) / np.mean([0.25, 1, 1]))
     one = replica_agreement([0.4, 0.6], [0.1, 0.0])  # a zero error (a series that never changed) cannot weigh
     assert math.isnan(one["p_value"]) and one["verdict"].startswith("untested")
+
+
+def _runs(cns, se=0.02, plateau=True):
+    return [{"cn": c, "block_se": se, "block_plateau": plateau} for c in cns]
+
+
+def _start_config(**extra_systems):
+    systems = {
+        "near": {"coating": None, "electrolyte": {"start": "anions_near"}},
+        "far": {"coating": None, "electrolyte": {"start": "anions_far"}},
+        "rand": {"coating": None},
+        "near_annealed": {"coating": None, "electrolyte": {"start": "anions_near"}, "md": {"protocol": "annealed"}},
+        "far_annealed": {"coating": None, "electrolyte": {"start": "anions_far"}, "md": {"protocol": "annealed"}},
+        "mof_near": {"coating": "nh2_mil101_fe", "electrolyte": {"start": "anions_near"}},
+        **extra_systems,
+    }
+    return {"systems": systems, "electrolyte": {"n_pairs": 100}, "slab": {"cells": 8}, "md": {"length_ps": 50.0}}
+
+
+def test_start_independence_groups_systems_that_differ_only_in_their_start_and_tests_near_against_far():
+    from analysis.independence import markdown, start_independence
+
+    stats_systems = {
+        "near": {"replicas": _runs([0.90, 0.86])},  # the paper's protocol: the start is remembered
+        "far": {"replicas": _runs([0.40, 0.44])},
+        "rand": {"replicas": _runs([0.60])},
+        "near_annealed": {"replicas": _runs([0.61, 0.58])},  # annealed: near and far agree within their errors
+        "far_annealed": {"replicas": _runs([0.60, 0.62])},
+        "mof_near": {"replicas": _runs([0.7])},  # another coating, one start: no row
+    }
+    rows = {r["label"]: r for r in start_independence(stats_systems, _start_config())}
+    assert set(rows) == {"bare Li, paper protocol", "bare Li, annealed protocol"}
+    paper, annealed = rows["bare Li, paper protocol"], rows["bare Li, annealed protocol"]
+    assert paper["systems"] == {"anions_near": ["near"], "anions_far": ["far"], "random": ["rand"]}
+    assert paper["starts"]["anions_near"]["cn"] == pytest.approx(0.88)
+    assert paper["starts"]["anions_near"]["se"] == pytest.approx(math.sqrt(2 * 0.02**2) / 2)  # sqrt(sum se^2) / n
+    t = paper["near_minus_far"]
+    assert t["difference"] == pytest.approx(0.46) and t["se"] == pytest.approx(0.02)
+    assert t["z"] == pytest.approx(23.0) and t["p_value"] < 1e-6 and "remembers the start" in paper["verdict"]
+    assert paper["all_runs"]["k"] == 5 and paper["all_runs"]["p_value"] < 1e-6
+    t = annealed["near_minus_far"]
+    assert t["difference"] == pytest.approx(-0.015) and t["z"] == pytest.approx(-0.75)  # se = 0.02 as above
+    assert t["p_value"] == pytest.approx(0.4533, abs=1e-4) and annealed["verdict"] == "near and far starts agree within their errors"
+    assert "random" not in annealed["starts"] and annealed["all_block_errors_plateaued"]
+    text = "\n".join(markdown(list(rows.values())))
+    assert "## Does the answer remember where the ions started?" in text and "not run" in text  # annealed has no random start
+    assert markdown([]) == []
+
+
+def test_start_independence_keeps_apart_systems_that_differ_in_more_than_their_start_and_flags_lower_bound_errors():
+    from analysis.independence import start_independence
+
+    cfg = _start_config(far_uff={"coating": None, "electrolyte": {"start": "anions_far", "ion_lennard_jones": "uff"}})
+    stats_systems = {"near": {"replicas": _runs([0.5], plateau=False)}, "far_uff": {"replicas": _runs([0.5])}}
+    assert start_independence(stats_systems, cfg) == []  # another ion force field is another system, not another start
+    stats_systems["rand"] = {"replicas": _runs([0.5], plateau=False)}
+    (row,) = start_independence(stats_systems, cfg)
+    assert set(row["starts"]) == {"anions_near", "random"} and not row["all_block_errors_plateaued"]
+    assert math.isnan(row["near_minus_far"]["p_value"]) and row["verdict"].startswith("untested")
