@@ -116,10 +116,30 @@ def _bare_system(coatings: dict):
     return bare[0] if bare else None
 
 
-def sensitivity(grouped: dict, coatings: dict, paper: dict, fallback_nm: float = 0.8, fixed_nm=None) -> list[dict]:
+def bare_partners(coatings: dict, config: dict | None = None) -> dict:
+    """The bare system each coated system is set against: the bare one that differs from it in nothing but the
+    coating (same start, protocol, slab and electrolyte; :func:`analysis.independence.system_variant`), else the
+    first bare system of the config (None without one)."""
+    first = _bare_system(coatings)
+
+    def what(system):  # everything but the coating, start included
+        key, _, start = independence.system_variant(config, system, with_coating=False)
+        return key, start
+
+    bare = {s: what(s) for s, c in coatings.items() if not c} if config is not None else {}
+    out = {}
+    for system, coating in coatings.items():
+        if coating:
+            twins = [b for b, w in bare.items() if w == what(system)] if config is not None else []
+            out[system] = twins[0] if twins else first
+    return out
+
+
+def sensitivity(grouped: dict, coatings: dict, paper: dict, fallback_nm: float = 0.8, fixed_nm=None, partners: dict | None = None) -> list[dict]:
     """One row per (reference, target, cutoff rule, system), with the closest approach and, on coated rows, the
-    coated-minus-bare test. A system without the reference's atoms (bare Li has no coating) gets an empty row."""
-    bare = _bare_system(coatings)
+    test against the system's bare partner (:func:`bare_partners`). A system without the reference's atoms (bare Li
+    has no coating) gets an empty row."""
+    partners = partners if partners is not None else bare_partners(coatings)
     rows = []
     for reference, target in definitions(grouped):
         for rule, _ in CUTOFF_RULES:
@@ -140,7 +160,8 @@ def sensitivity(grouped: dict, coatings: dict, paper: dict, fallback_nm: float =
                     "cn_ci95_high": st["high"], "headline": (reference, target, rule) == HEADLINE, **approach,
                     "paper_cn": ((paper or {}).get(system) or {}).get("cn"), "paper_range_nm": ((paper or {}).get(system) or {}).get("range_nm"),
                 }  # fmt: skip
-                if bare and system != bare and coatings.get(system) and vals and per_system[bare][2]:
+                bare = partners.get(system)
+                if bare in per_system and coatings.get(system) and vals and per_system[bare][2]:
                     d = welch_difference(per_system[bare][2], vals)
                     row.update(
                         diff_vs_bare=d["difference"], diff_ci95_low=d["low"], diff_ci95_high=d["high"], p_welch=d["p_value"],
@@ -161,8 +182,9 @@ def penetration_table(grouped: dict) -> dict:
     return out
 
 
-def statistics(grouped: dict, coatings: dict, paper: dict, analysis_config: dict) -> dict:
-    """Per-replica blocked statistics and convergence checks for the headline definition, and the difference test."""
+def statistics(grouped: dict, coatings: dict, paper: dict, analysis_config: dict, partners: dict | None = None) -> dict:
+    """Per-replica blocked statistics and convergence checks for the headline definition, and the difference test
+    of each coated system against its bare partner (:func:`bare_partners`; absent: the first bare system)."""
     reference, target, rule = HEADLINE
     out = {"definition": {"reference": reference, "target": target, "cutoff_rule": rule}, "systems": {}}
     for system, results in grouped.items():
@@ -185,14 +207,27 @@ def statistics(grouped: dict, coatings: dict, paper: dict, analysis_config: dict
             "run_length_ps": float(results[0]["time_ps"][-1]),
             "paper": (paper or {}).get(system),
         }
-    bare = _bare_system(coatings)
+    partners = partners if partners is not None else bare_partners(coatings)
     out["differences"] = {}
-    if bare:
-        for system, s in out["systems"].items():
-            if system != bare and s["coating"]:
-                d = welch_difference([r["cn"] for r in out["systems"][bare]["replicas"]], [r["cn"] for r in s["replicas"]])
-                out["differences"][f"{system} - {bare}"] = d
+    for system, s in out["systems"].items():
+        bare = partners.get(system)
+        if s["coating"] and bare in out["systems"]:
+            d = welch_difference([r["cn"] for r in out["systems"][bare]["replicas"]], [r["cn"] for r in s["replicas"]])
+            out["differences"][f"{system} - {bare}"] = d
     return out
+
+
+def start_independence_rows(grouped: dict, config: dict, analysis_config: dict) -> list[dict]:
+    """:func:`analysis.independence.start_independence` of the systems that differ only in their start, the
+    headline definition counted with one cutoff per group (from g(r) pooled over the group's runs)."""
+    reference, target, rule = HEADLINE
+    groups = []
+    for g in independence.start_groups(list(grouped), config):
+        pooled = [r for names in g["systems"].values() for s in names for r in grouped[s]]
+        rc, source = cutoff_for(pooled, reference, target, rule, analysis_config.get("fallback_cutoff_nm", 0.8), None, analysis_config.get("cutoff_nm"))
+        runs = {st: [replica_statistics(r, reference, target, rc) for s in names for r in grouped[s]] for st, names in g["systems"].items()}
+        groups.append({**g, "runs": runs, "cutoff_nm": rc, "cutoff_source": source})
+    return independence.start_independence(groups)
 
 
 def _f(x, fmt=".3f"):
@@ -253,7 +288,7 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
     L.append("")
     systems = list(stats_out["systems"])
     coated = [s for s in systems if stats_out["systems"][s]["coating"]]
-    head = "| reference | target | cutoff | " + " | ".join(f"{s} CN (cutoff nm)" for s in systems) + " | " + " | ".join(f"{s} > bare (95 %)?" for s in coated) + " |"
+    head = "| reference | target | cutoff | " + " | ".join(f"{s} CN (cutoff nm)" for s in systems) + " | " + " | ".join(f"{s} > {(stats_out.get('bare_partners') or {}).get(s) or 'bare'} (95 %)?" for s in coated) + " |"
     L += [head, "|" + "---|" * (3 + len(systems) + len(coated))]
     keyed = {(r["reference"], r["target"], r["cutoff_rule"], r["system"]): r for r in sens_rows}
     pairs = list(dict.fromkeys((r["reference"], r["target"]) for r in sens_rows))
@@ -362,8 +397,10 @@ def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, 
     from analysis.summary import load_grouped
 
     grouped = load_grouped(paths, systems, n_replicas)
-    stats_out = statistics(grouped, coatings, paper, analysis_config)
-    sens = sensitivity(grouped, coatings, paper, analysis_config.get("fallback_cutoff_nm", 0.8), analysis_config.get("cutoff_nm"))
+    partners = bare_partners(coatings, config)
+    stats_out = statistics(grouped, coatings, paper, analysis_config, partners)
+    stats_out["bare_partners"] = partners
+    sens = sensitivity(grouped, coatings, paper, analysis_config.get("fallback_cutoff_nm", 0.8), analysis_config.get("cutoff_nm"), partners)
     prov = [json.loads(Path(p).read_text()) for p in provenance_paths]
     summary = (
         f"{len(systems)} systems x {n_replicas} replicas x {sorted({p['length_ps'] for p in prov})} ps, "
@@ -371,7 +408,7 @@ def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, 
     )
     stats_out["produced_by"] = summary
     stats_out["penetration"] = penetration_table(grouped)
-    stats_out["start_independence"] = independence.start_independence(stats_out["systems"], config)
+    stats_out["start_independence"] = start_independence_rows(grouped, config, analysis_config)
     write_json(out.statistics, stats_out)
     write_sensitivity_csv(sens, out.sensitivity)
     write_text(out.comparison, comparison_markdown(stats_out, sens, {"summary": summary}))

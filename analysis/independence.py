@@ -34,28 +34,29 @@ def protocol_name(md: dict) -> str:
     return spec if isinstance(spec, str) else f"custom ({len(spec)} stages)"
 
 
-def system_variant(config: dict, system: str) -> tuple[str, str, str]:
+def system_variant(config: dict, system: str, with_coating: bool = True) -> tuple[str, str, str]:
     """(group key, label, start) of a system: what it is apart from its start, named for a reader, and its start.
 
-    The key holds the coating, the system's slab and electrolyte sections (top level with the system's keys over
-    them, start removed) and its protocol with its anneal, so only systems that differ in nothing but their start
-    share a key.
+    The key holds the coating (unless ``with_coating`` is false), the system's slab and electrolyte sections (top
+    level with the system's keys over it, start removed, an absent ion Lennard-Jones written as its meaning
+    ``clandp``) and the stages its protocol runs (:func:`systems.protocol.protocol_stages`, so ``annealed`` with
+    the default anneal written out, or a list equal to ``paper``, is the same protocol). Only systems that differ
+    in nothing but their start share a key.
     """
+    from systems.protocol import protocol_stages, system_md
+
     own = config["systems"][system]
-    el = {**(config.get("electrolyte") or {}), **(own.get("electrolyte") or {})}
+    el = {"ion_lennard_jones": "clandp", **(config.get("electrolyte") or {}), **(own.get("electrolyte") or {})}
     start = el.pop("start", "random")
-    md = {**(config.get("md") or {}), **(own.get("md") or {})}
-    key = json.dumps(
-        {
-            "coating": own.get("coating"),
-            "slab": {**(config.get("slab") or {}), **(own.get("slab") or {})},
-            "electrolyte": el,
-            "protocol": md.get("protocol", "paper"),
-            "anneal": md.get("anneal") if md.get("protocol") == "annealed" else None,
-        },
-        sort_keys=True,
-    )
-    return key, f"{own.get('coating') or 'bare Li'}, {protocol_name(md)} protocol", start
+    md = system_md(config, system)
+    what = {
+        "slab": {**(config.get("slab") or {}), **(own.get("slab") or {})},
+        "electrolyte": el,
+        "stages": [st.as_dict() for st in protocol_stages(md)],
+    }
+    if with_coating:
+        what["coating"] = own.get("coating")
+    return json.dumps(what, sort_keys=True), f"{own.get('coating') or 'bare Li'}, {protocol_name(md)} protocol", start
 
 
 def _start_estimate(reps: list[dict]) -> dict:
@@ -66,35 +67,41 @@ def _start_estimate(reps: list[dict]) -> dict:
     return {"cn": float(np.mean(cns)) if n else math.nan, "se": se, "cn_per_run": cns, "block_se_per_run": ses, "n_runs": n}
 
 
-def start_independence(stats_systems: dict, config: dict) -> list[dict]:
-    """One row per group of systems that differ only in their start, with at least two starts.
-
-    Parameters
-    ----------
-    stats_systems : dict
-        ``statistics()["systems"]``: per system, ``replicas`` with each run's ``cn``, ``block_se`` and
-        ``block_plateau`` (headline definition).
-    config : dict
-        The workflow config (``systems`` and the top-level ``slab``, ``electrolyte`` and ``md`` sections).
+def start_groups(systems, config: dict) -> list[dict]:
+    """The groups of ``systems`` that differ only in their start, those with at least two starts.
 
     Returns
     -------
     list of dict
-        ``label``, ``systems`` (start -> system names), ``starts`` (start -> ``cn``, ``se``, ``cn_per_run``,
-        ``block_se_per_run``, ``n_runs``), ``near_minus_far`` (``difference``, ``se``, ``z``, ``p_value``; NaN
-        without both extremes), ``all_runs`` (Cochran's Q over every run of the group), ``all_block_errors_plateaued``
-        and ``verdict``.
+        ``label`` and ``systems`` (start -> system names, in the order given).
     """
     groups: dict[str, dict] = {}
-    for system, s in stats_systems.items():
+    for system in systems:
         key, label, start = system_variant(config, system)
-        g = groups.setdefault(key, {"label": label, "systems": {}, "runs": {}})
-        g["systems"].setdefault(start, []).append(system)
-        g["runs"].setdefault(start, []).extend(s["replicas"])
+        groups.setdefault(key, {"label": label, "systems": {}})["systems"].setdefault(start, []).append(system)
+    return [g for g in groups.values() if len(g["systems"]) >= 2]
+
+
+def start_independence(groups: list[dict]) -> list[dict]:
+    """Test every group: near against far, and every run together.
+
+    Parameters
+    ----------
+    groups : list of dict
+        Each a :func:`start_groups` entry with ``runs``: start -> every run of its systems, each with ``cn``,
+        ``block_se`` and ``block_plateau``, all counted with one cutoff for the whole group (``cutoff_nm``,
+        ``cutoff_source``), so that a start cannot move its own cutoff.
+
+    Returns
+    -------
+    list of dict
+        The group's ``label``, ``systems``, ``cutoff_nm``, ``cutoff_source``; ``starts`` (start -> ``cn``, ``se``,
+        ``cn_per_run``, ``block_se_per_run``, ``n_runs``), ``near_minus_far`` (``difference``, ``se``, ``z``,
+        ``p_value``; NaN without both extremes), ``all_runs`` (Cochran's Q over every run of the group),
+        ``all_block_errors_plateaued`` and ``verdict``.
+    """
     rows = []
-    for g in groups.values():
-        if len(g["runs"]) < 2:
-            continue
+    for g in groups:
         starts = {st: _start_estimate(g["runs"][st]) for st in STARTS if st in g["runs"]}
         runs = [r for st in starts for r in g["runs"][st]]
         test = {"difference": math.nan, "se": math.nan, "z": math.nan, "p_value": math.nan}
@@ -112,7 +119,8 @@ def start_independence(stats_systems: dict, config: dict) -> list[dict]:
         else:
             verdict = "the answer remembers the start: near and far differ by more than their errors"
         rows.append({
-            "label": g["label"], "systems": g["systems"], "starts": starts, "near_minus_far": test,
+            "label": g["label"], "systems": g["systems"], "cutoff_nm": g.get("cutoff_nm"), "cutoff_source": g.get("cutoff_source"),
+            "starts": starts, "near_minus_far": test,
             "all_runs": replica_agreement([r["cn"] for r in runs], [r["block_se"] for r in runs]),
             "all_block_errors_plateaued": plateau, "verdict": verdict,
         })  # fmt: skip
@@ -133,10 +141,11 @@ def markdown(rows: list[dict]) -> list[str]:
         "Systems that differ only in where packmol put the ions (electrolyte.start: anions next to the surface, at random, "
         "away from it), headline definition. A start's CN is the mean of its runs (each run's block SE in brackets; the "
         "start's error sqrt(sum SE^2) / n is what a forgotten start predicts). near - far: z test of the two extremes. "
-        "All runs: Cochran's Q over every run of the group. A small p says the result still remembers its start.",
+        "All runs: Cochran's Q over every run of the group. One cutoff per group, the first minimum of g(r) pooled over all "
+        "its runs, so a start cannot move its own cutoff. A small p says the result still remembers its start.",
         "",
-        "| system, protocol | near CN (SE) | random CN (SE) | far CN (SE) | near - far (p) | all runs: Q, p | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| system, protocol | systems | cutoff (nm) | near CN (SE) | random CN (SE) | far CN (SE) | near - far (p) | all runs: Q, p | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = []
@@ -150,7 +159,7 @@ def markdown(rows: list[dict]) -> list[str]:
         t, a = r["near_minus_far"], r["all_runs"]
         caveat = "" if r["all_block_errors_plateaued"] else " (some block errors have no plateau: lower bounds, so the tests reject too readily)"
         lines.append(
-            f"| {r['label']} | " + " | ".join(cells) + f" | {_f(t['difference'], '+.3f')} (p = {_f(t['p_value'], '.2g')}) | "
+            f"| {r['label']} | {', '.join(n for st in STARTS for n in r['systems'].get(st, []))} | {_f(r['cutoff_nm'])} | " + " | ".join(cells) + f" | {_f(t['difference'], '+.3f')} (p = {_f(t['p_value'], '.2g')}) | "
             f"Q = {_f(a['q'], '.3g')}, p = {_f(a['p_value'], '.2g')} | {r['verdict']}{caveat} |"
         )
     return lines + [""]

@@ -128,6 +128,18 @@ def protocol_stages(md: dict) -> list[Stage]:
     return stages
 
 
+def system_md(config: dict, system: str) -> dict:
+    """A system's ``md`` section: the top-level one with the system's own ``protocol`` and ``anneal`` over it.
+
+    ``anneal`` merges key by key, so a system that sets only its hold temperature keeps the top level's lengths.
+    """
+    top, own = config["md"], config["systems"][system].get("md") or {}
+    md = {**top, **own}
+    if top.get("anneal") and own.get("anneal"):
+        md["anneal"] = {**top["anneal"], **own["anneal"]}
+    return md
+
+
 def total_length_ps(md: dict) -> float:
     """MD time of the whole protocol (ps): what a run costs."""
     return sum(s.length_ps for s in protocol_stages(md))

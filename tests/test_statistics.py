@@ -126,7 +126,8 @@ def test_replica_agreement_matches_cochrans_q_by_hand_and_needs_two_errors():
 
 
 def _runs(cns, se=0.02, plateau=True):
-    return [{"cn": c, "block_se": se, "block_plateau": plateau} for c in cns]
+    ses = se if isinstance(se, list) else [se] * len(cns)
+    return [{"cn": c, "block_se": e, "block_plateau": plateau} for c, e in zip(cns, ses)]
 
 
 def _start_config(**extra_systems):
@@ -139,29 +140,38 @@ def _start_config(**extra_systems):
         "mof_near": {"coating": "nh2_mil101_fe", "electrolyte": {"start": "anions_near"}},
         **extra_systems,
     }
-    return {"systems": systems, "electrolyte": {"n_pairs": 100}, "slab": {"cells": 8}, "md": {"length_ps": 50.0}}
+    return {"systems": systems, "electrolyte": {"n_pairs": 100}, "slab": {"cells": 8}, "md": {"length_ps": 50.0, "temperature_k": 298.0}}
+
+
+def _tested(runs_by_system, config):
+    from analysis.independence import start_groups, start_independence
+
+    groups = start_groups(list(runs_by_system), config)
+    return start_independence([{**g, "runs": {st: [r for s in names for r in runs_by_system[s]] for st, names in g["systems"].items()}} for g in groups])
 
 
 def test_start_independence_groups_systems_that_differ_only_in_their_start_and_tests_near_against_far():
-    from analysis.independence import markdown, start_independence
+    from analysis.independence import markdown
 
-    stats_systems = {
-        "near": {"replicas": _runs([0.90, 0.86])},  # the paper's protocol: the start is remembered
-        "far": {"replicas": _runs([0.40, 0.44])},
-        "rand": {"replicas": _runs([0.60])},
-        "near_annealed": {"replicas": _runs([0.61, 0.58])},  # annealed: near and far agree within their errors
-        "far_annealed": {"replicas": _runs([0.60, 0.62])},
-        "mof_near": {"replicas": _runs([0.7])},  # another coating, one start: no row
+    runs = {
+        "near": _runs([0.90, 0.86], se=[0.03, 0.01]),  # the paper's protocol: the start is remembered
+        "far": _runs([0.40, 0.44]),
+        "rand": _runs([0.60]),
+        "near_annealed": _runs([0.61, 0.58]),  # annealed: near and far agree within their errors
+        "far_annealed": _runs([0.60, 0.62]),
+        "mof_near": _runs([0.7]),  # another coating, one start: no row
     }
-    rows = {r["label"]: r for r in start_independence(stats_systems, _start_config())}
+    rows = {r["label"]: r for r in _tested(runs, _start_config())}
     assert set(rows) == {"bare Li, paper protocol", "bare Li, annealed protocol"}
     paper, annealed = rows["bare Li, paper protocol"], rows["bare Li, annealed protocol"]
     assert paper["systems"] == {"anions_near": ["near"], "anions_far": ["far"], "random": ["rand"]}
     assert paper["starts"]["anions_near"]["cn"] == pytest.approx(0.88)
-    assert paper["starts"]["anions_near"]["se"] == pytest.approx(math.sqrt(2 * 0.02**2) / 2)  # sqrt(sum se^2) / n
+    # the SE of a mean of runs with unequal block errors: sqrt(sum se^2) / n, not mean(se) / sqrt(n)
+    assert paper["starts"]["anions_near"]["se"] == pytest.approx(math.sqrt(0.03**2 + 0.01**2) / 2)
     t = paper["near_minus_far"]
-    assert t["difference"] == pytest.approx(0.46) and t["se"] == pytest.approx(0.02)
-    assert t["z"] == pytest.approx(23.0) and t["p_value"] < 1e-6 and "remembers the start" in paper["verdict"]
+    se = math.hypot(math.sqrt(0.03**2 + 0.01**2) / 2, math.sqrt(2 * 0.02**2) / 2)
+    assert t["difference"] == pytest.approx(0.46) and t["se"] == pytest.approx(se)
+    assert t["z"] == pytest.approx(0.46 / se) and t["p_value"] < 1e-6 and "remembers the start" in paper["verdict"]
     assert paper["all_runs"]["k"] == 5 and paper["all_runs"]["p_value"] < 1e-6
     t = annealed["near_minus_far"]
     assert t["difference"] == pytest.approx(-0.015) and t["z"] == pytest.approx(-0.75)  # se = 0.02 as above
@@ -169,16 +179,50 @@ def test_start_independence_groups_systems_that_differ_only_in_their_start_and_t
     assert "random" not in annealed["starts"] and annealed["all_block_errors_plateaued"]
     text = "\n".join(markdown(list(rows.values())))
     assert "## Does the answer remember where the ions started?" in text and "not run" in text  # annealed has no random start
+    assert "| bare Li, paper protocol | near, rand, far |" in text  # the systems of each row
     assert markdown([]) == []
 
 
 def test_start_independence_keeps_apart_systems_that_differ_in_more_than_their_start_and_flags_lower_bound_errors():
-    from analysis.independence import start_independence
-
-    cfg = _start_config(far_uff={"coating": None, "electrolyte": {"start": "anions_far", "ion_lennard_jones": "uff"}})
-    stats_systems = {"near": {"replicas": _runs([0.5], plateau=False)}, "far_uff": {"replicas": _runs([0.5])}}
-    assert start_independence(stats_systems, cfg) == []  # another ion force field is another system, not another start
-    stats_systems["rand"] = {"replicas": _runs([0.5], plateau=False)}
-    (row,) = start_independence(stats_systems, cfg)
+    cfg = _start_config(
+        far_uff={"coating": None, "electrolyte": {"start": "anions_far", "ion_lennard_jones": "uff"}},
+        far_hotter={"coating": None, "electrolyte": {"start": "anions_far"}, "md": {"protocol": "annealed", "anneal": {"temperature_k": 800.0}}},
+    )
+    runs = {"near": _runs([0.5], plateau=False), "far_uff": _runs([0.5]), "near_annealed": _runs([0.5]), "far_hotter": _runs([0.5])}
+    assert _tested(runs, cfg) == []  # another ion force field or another anneal is another system, not another start
+    runs["rand"] = _runs([0.5], plateau=False)
+    (row,) = _tested(runs, cfg)
     assert set(row["starts"]) == {"anions_near", "random"} and not row["all_block_errors_plateaued"]
     assert math.isnan(row["near_minus_far"]["p_value"]) and row["verdict"].startswith("untested")
+
+
+def test_start_independence_groups_systems_whose_settings_mean_the_same():
+    """An explicit default, a written-out default anneal and a stage list equal to the paper's are not other systems."""
+    cfg = _start_config(
+        far_clandp={"coating": None, "electrolyte": {"start": "anions_far", "ion_lennard_jones": "clandp"}},
+        far_600={"coating": None, "electrolyte": {"start": "anions_far"}, "md": {"protocol": "annealed", "anneal": {"temperature_k": 600.0}}},
+        far_list={"coating": None, "electrolyte": {"start": "anions_far"}, "md": {"protocol": [{"name": "production", "length_ps": 50.0, "temperature_k": 298.0}]}},
+    )
+    for far in ("far_clandp", "far_list"):
+        (row,) = _tested({"near": _runs([0.5]), far: _runs([0.5])}, cfg)
+        assert row["systems"] == {"anions_near": ["near"], "anions_far": [far]}
+    (row,) = _tested({"near_annealed": _runs([0.5]), "far_600": _runs([0.5])}, cfg)
+    assert row["label"] == "bare Li, annealed protocol"
+
+
+def test_each_coated_system_is_set_against_the_bare_system_that_differs_from_it_only_in_the_coating():
+    from analysis.compare import bare_partners
+
+    cfg = _start_config(
+        mof_far={"coating": "nh2_mil101_fe", "electrolyte": {"start": "anions_far"}},
+        mof_far_annealed={"coating": "nh2_mil101_fe", "electrolyte": {"start": "anions_far"}, "md": {"protocol": "annealed"}},
+        mof_uff={"coating": "nh2_mil101_fe", "electrolyte": {"ion_lennard_jones": "uff"}},
+        mof_copc_random={"coating": "nh2_mil101_fe_copc"},
+    )
+    coatings = {name: s["coating"] for name, s in cfg["systems"].items()}
+    partners = bare_partners(coatings, cfg)
+    assert partners == {
+        "mof_near": "near", "mof_far": "far", "mof_far_annealed": "far_annealed", "mof_copc_random": "rand",
+        "mof_uff": "near",  # no bare system with UFF ions: the first bare system, as before
+    }  # fmt: skip
+    assert set(bare_partners(coatings).values()) == {"near"}  # without the config: the first bare system

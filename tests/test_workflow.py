@@ -335,9 +335,9 @@ def test_a_systems_start_and_protocol_reach_its_packing_and_its_md_and_a_hot_one
     hot["systems"]["far"]["md"]["protocol"][0]["temperature_k"] = [298.0, 400.0]
     (tmp_path / "hot.yaml").write_text(yaml.safe_dump(hot))
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", "hot.yaml", "--cores", "1"], tmp_path, timeout=300)
-    assert r.returncode != 0 and "config systems.far.md.protocol heats the ions to 400 K" in r.stdout + r.stderr
+    assert r.returncode != 0 and "config md (with systems.far.md ['protocol'] over it): the protocol heats the ions to 400 K" in r.stdout + r.stderr
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    targets = [f"results/{s}/r0/provenance.json" for s in ("near", "far")]
+    targets = ["results/comparison.md"]
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", "c.yaml", "--cores", "2", *targets], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     cfg_clearance = 0.2
@@ -353,6 +353,16 @@ def test_a_systems_start_and_protocol_reach_its_packing_and_its_md_and_a_hot_one
     assert stages == {"near": ["production"], "far": ["warm", "production"]}
     estimate = json.loads((tmp_path / "results/runtime_estimate.json").read_text())  # each system's own protocol
     assert {s: v["length_ps"] for s, v in estimate["systems"].items()} == {"near": 0.2, "far": pytest.approx(0.24)}
+    # near and far differ in their protocol as well as their start, so they are not one start-independence group
+    assert json.loads((tmp_path / "results/statistics.json").read_text())["start_independence"] == []
+    cfg["systems"]["far"].pop("md")  # now they differ only in their start: one group, one cutoff
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", "c.yaml", "--cores", "2", *targets], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "results/statistics.json").read_text())["start_independence"]
+    assert row["systems"] == {"anions_near": ["near"], "anions_far": ["far"]} and 0 < row["cutoff_nm"] <= 1.2
+    assert [row["starts"][st]["n_runs"] for st in ("anions_near", "anions_far")] == [1, 1]
+    assert "## Does the answer remember where the ions started?" in (tmp_path / "results/comparison.md").read_text()
 
 
 @pytest.mark.parametrize("name, n_md", [("start_independence.yaml", 36), ("start_independence_cpu.yaml", 4)])

@@ -9,7 +9,8 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)  # the project's packages (systems, analysis)
 from analysis.replica import ANALYSIS_VERSION
 from systems import coating as coatings
-from systems.protocol import protocol_stages, total_length_ps
+from systems import protocol as protocols
+from systems.protocol import protocol_stages
 from systems.slab import build_li_bcc100_slab
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -68,7 +69,7 @@ def system_electrolyte(system):
 
 def system_md(system):
     """A system's ``md``: the top-level section with the system's own protocol and anneal over it."""
-    return system_section(system, "md")
+    return protocols.system_md(config, system)
 
 
 def check_protocol(system):
@@ -76,22 +77,26 @@ def check_protocol(system):
     number of frame intervals, and nothing heated above md.temperature_k without the floor that keeps ions out of
     the porous Li slab."""
     md = system_md(system)
-    where = f"systems.{system}.md" if config["systems"][system].get("md") else "md"
+    own = config["systems"][system].get("md")
+    where = f"md (with systems.{system}.md {sorted(own)} over it)" if own else "md"
     try:
         jsonschema.validate(md, _SCHEMA["properties"]["md"])
         stages = protocol_stages(md)
     except (jsonschema.ValidationError, ValueError) as err:
-        raise ValueError(f"config {where}: {getattr(err, 'message', err)}") from None
+        msg = getattr(err, "message", err)
+        at = ".".join(str(k) for k in getattr(err, "absolute_path", []))
+        at = f" at {at}" if at else ""
+        raise ValueError(f"config {where}{at}: {msg}") from None
     for stage in stages:
         if not _whole_multiple(stage.length_ps, md["frame_interval_ps"]):
             raise ValueError(
-                f"config {where}.protocol stage {stage.name!r}: {stage.length_ps} ps is not a whole number of frame "
+                f"config {where}, protocol stage {stage.name!r}: {stage.length_ps} ps is not a whole number of frame "
                 f"intervals (md.frame_interval_ps = {md['frame_interval_ps']} ps)"
             )
     hottest = max(max(s.temperature_k, s.end_temperature_k or 0.0) for s in stages)
     if hottest > stages[-1].temperature_k and config["cell"].get("lower_wall_nm") is None:
         raise ValueError(
-            f"config {where}.protocol heats the ions to {hottest:g} K but cell.lower_wall_nm is null: above room "
+            f"config {where}: the protocol heats the ions to {hottest:g} K but cell.lower_wall_nm is null: above room "
             "temperature a Li+ crosses the porous two-layer Li slab (its barrier is about 2 kT at 298 K, less than "
             "1 kT at 600 K; model-review.md). Set cell.lower_wall_nm: 0.0 (a floor on the top Li plane), as "
             "config/annealed.yaml does."

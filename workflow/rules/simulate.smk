@@ -13,12 +13,12 @@ rule estimate_runtime:
     threads: config["md"]["threads"]
     resources:
         gpu=1,  # it times the MD, so it runs where the MD runs (a GPU node on a cluster)
+    # The MD settings and every system's protocol come from the config inside the script, not from params: a
+    # params change would rerun this job, and Snakemake (9.27) then skips its own params check of every MD job
+    # that depends on it only through the ancient() input below, so a changed protocol would need two calls.
     params:
-        md=config["md"],
         systems=SYSTEMS,
         replicas=REPLICAS,
-        # every system's protocol (a system may set its own), so the estimate counts each one's stages
-        lengths_ps={s: total_length_ps(system_md(s)) for s in SYSTEMS},
         warn_after_hours=config["long_run_warning_hours"],
     script:
         "../scripts/estimate_runtime.py"
