@@ -33,3 +33,5 @@ rule all:
         "results/sensitivity.csv",
         "results/comparison.md",
         "results/provenance.csv",
+        # only for a config whose systems differ only in their start (config/start_independence.yaml)
+        ["results/figures/start_independence.png"] if START_GROUPS else [],

@@ -281,3 +281,51 @@ def plot_block_averaging(stats_out: dict, path) -> None:
     fig.suptitle("Block averaging: the SE rises with block length until blocks outlast the correlation time")
     fig.tight_layout()
     _save(fig, path)
+
+
+#: colours of the three starts in the start-independence figure
+START_COLORS = {"anions_near": "tab:red", "random": "0.4", "anions_far": "tab:blue"}
+
+
+def plot_start_independence(results_by_system: dict, stats_out: dict, path, smooth_frames: int = 10) -> None:
+    """One panel per group of systems that differ only in their start (``stats_out["start_independence"]``): the
+    headline CN of every run against production time at the group's one cutoff, coloured by start, thin
+    (``smooth_frames``-frame average) and bold (running mean of the part after the equilibration cut), with each
+    start's mean and error as a band at the right. Converging colours mean the start is forgotten."""
+    from analysis.compare import HEADLINE, cn_series
+
+    rows = stats_out.get("start_independence") or []
+    if not rows:
+        _message_figure("No systems differ only in their start (electrolyte.start); see config/start_independence.yaml", path)
+        return
+    reference, target, _ = HEADLINE
+    fig, axes = plt.subplots(1, len(rows), figsize=(5.5 * len(rows), 4.4), squeeze=False, sharey=True)
+    for k, (row, ax) in enumerate(zip(rows, axes[0])):
+        t_end = 0.0
+        for start, names in row["systems"].items():
+            c = START_COLORS.get(start, "k")
+            first_label = True
+            for name in names:
+                for res in results_by_system[name]:
+                    t = np.asarray(res["time_ps"], float)
+                    y = cn_series(res, reference, target, row["cutoff_nm"])
+                    w = max(1, min(smooth_frames, len(y)))
+                    ax.plot(t[w - 1 :], np.convolve(y, np.ones(w) / w, mode="valid"), color=c, lw=0.5, alpha=0.4)
+                    first = int(res["first_production_frame"])
+                    run = np.cumsum(y[first:]) / np.arange(1, len(y) - first + 1)
+                    ax.plot(t[first:], run, color=c, lw=2, label=start.replace("_", " ") if first_label else None)
+                    first_label = False
+                    t_end = max(t_end, float(t[-1]))
+        for start, e in row["starts"].items():
+            c = START_COLORS.get(start, "k")
+            ax.errorbar([t_end * 1.04], [e["cn"]], yerr=[e["se"]] if np.isfinite(e["se"]) else None, color=c, marker="o", capsize=3)
+        tst = row["near_minus_far"]
+        p = tst.get("p_value")
+        ax.set_title(f"{row['label']}\nnear - far = {tst['difference']:+.3f}, p = {p:.2g}" if p is not None and np.isfinite(p) else row["label"], fontsize=9)
+        ax.set_xlabel("production time (ps); dots: each start's mean and SE")
+        if k == 0:
+            ax.set_ylabel(f"CN, TFSI$^-$ {target} per top-layer Li (cutoff {row['cutoff_nm']:.3f} nm)")
+        ax.legend(fontsize=8)
+    fig.suptitle("Does the answer remember where the ions started? (thin: per-frame CN, bold: running mean after the cut)")
+    fig.tight_layout()
+    _save(fig, path)

@@ -205,3 +205,25 @@ rule plot_convergence:
         replicas=REPLICAS,
     script:
         "../scripts/plot_convergence.py"
+
+
+rule plot_start_independence:
+    input:
+        analyses=replica_analyses(),
+        statistics="results/statistics.json",
+    output:
+        report(
+            "results/figures/start_independence.png",
+            caption="../report/start_independence.rst",
+            category="Figures",
+            labels={"figure": "start independence"},
+        ),
+    log:
+        "logs/plot_start_independence/all.log",
+    conda:
+        "../envs/md.yaml"
+    params:
+        systems=SYSTEMS,
+        replicas=REPLICAS,
+    script:
+        "../scripts/plot_start_independence.py"

@@ -7,6 +7,7 @@ import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # the project's packages (systems, analysis)
+from analysis.independence import start_groups
 from analysis.replica import ANALYSIS_VERSION
 from systems import coating as coatings
 from systems import protocol as protocols
@@ -138,6 +139,9 @@ for _name in SYSTEMS:
 
 
 COATED = [s for s in SYSTEMS if s in COATING_FOLDERS]
+
+# systems that differ only in where the ions start: a config with any gets the start-independence figure
+START_GROUPS = start_groups(SYSTEMS, config)
 
 
 def coating_of(wildcards):
