@@ -1,0 +1,148 @@
+"""A polarisable electrode: OpenMM's ConstantPotentialForce, and the analytic electrostatics it is checked against.
+
+OpenMM (since 8.4) implements the periodic finite-field constant-potential method (Dufils et al., Phys. Rev. Lett.
+123, 195501 (2019)): every atom of an electrode carries a Gaussian charge whose magnitude is solved, every step, so
+that the electrode sits at its potential; the cell is periodic in all three directions (no vacuum), and a
+potential difference is applied either as electrode potentials or as a uniform external field E = -dPsi / Lz.
+Every charge of the System must live in this one force (it has no Lennard-Jones; LJ stays in another force).
+
+This module builds the force from plain arrays and gives the closed-form results a user (and the tests) can hold
+it to, derived here for a plate of Gaussians whose lateral spacing is at most about twice their width (below
+that the plate acts as a continuous smeared sheet; the lattice term decays like exp(-2 pi^2 w^2 / a^2)):
+
+- a Gaussian-smeared plate of width w (OpenMM's ``gaussianWidth``: the charge density goes as
+  exp(-r^2 / (2 w^2))) holds its charge as if its conducting surface stood w / sqrt(2 pi) in front of its atoms:
+  the potential at the centre of a smeared sheet differs from a sharp sheet's by -sigma <|z|> / (2 eps0) with
+  <|z|> = w sqrt(2 / pi). Hence :func:`plate_offset_nm`;
+- a capacitor of two such plates in a periodic cell, electrodes at potentials differing by dPsi: the two gaps
+  (inside and across the periodic boundary) are in parallel, the two plates' offsets in series
+  (:func:`capacitor_charge_e`);
+- the same with both electrodes at one potential and the field E = -dPsi / Lz instead: the whole drop lies across
+  the gap that crosses the periodic boundary (:func:`field_capacitor_charge_e`);
+- a point charge q at height d over a grounded plate, in a cell periodic laterally (side L) and in z: the plate's
+  uniform charge -q / A gives the force -q^2 / (eps0 A) (1/2 - d / Lz) (tin-foil boundary: the mean field is
+  zero), the non-uniform part the image series -q^2 / (2 eps0 A) sum_{k != 0} exp(-2 |k| d') over the reciprocal
+  lattice, d' = d - w / sqrt(2 pi). For A -> infinity and d << Lz this is -q^2 / (16 pi eps0 d'^2), the textbook
+  image force. The next order of the smeared plate is O((w / d)^2) (:func:`image_force_kj_mol_nm`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import openmm as mm
+from openmm import unit
+
+#: 1 / (4 pi eps0) in kJ mol^-1 nm e^-2 (OpenMM's ONE_4PI_EPS0)
+ONE_4PI_EPS0 = 138.935456
+#: one volt times one elementary charge, in kJ/mol (Faraday constant / 1000)
+KJ_MOL_PER_VOLT = 96.4853321233
+#: eps0 in e^2 / (kJ/mol nm)
+EPS0 = 1.0 / (4.0 * math.pi * ONE_4PI_EPS0)
+
+METHODS = {"matrix": mm.ConstantPotentialForce.Matrix, "cg": mm.ConstantPotentialForce.CG}
+
+
+def electrode_force(
+    charges,
+    electrodes: list[tuple[list[int], float]],
+    *,
+    width_nm: float,
+    cutoff_nm: float,
+    ewald_error_tolerance: float = 5e-4,
+    thomas_fermi_scale_per_nm: float = 0.0,
+    field_v_per_nm: float = 0.0,
+    total_charge_e: float | None = 0.0,
+    method: str = "matrix",
+    exceptions=(),
+) -> mm.ConstantPotentialForce:
+    """A ConstantPotentialForce holding every charge of a System.
+
+    Parameters
+    ----------
+    charges : sequence of float
+        Charge (e) of every particle of the System; an electrode atom's is only its starting guess.
+    electrodes : list of (indices, potential_v)
+        Each electrode's atoms (an atom in at most one) and its potential (V).
+    width_nm : float
+        Width w of every electrode atom's Gaussian (nm): density proportional to exp(-r^2 / (2 w^2)).
+    cutoff_nm, ewald_error_tolerance : float
+        Real-space cutoff (nm; at least 2.7 w, at most half the box) and PME tolerance.
+    thomas_fermi_scale_per_nm : float
+        Thomas-Fermi scale of every electrode (1/nm; 0 for a perfect metal).
+    field_v_per_nm : float
+        Uniform external field along z (V/nm); the finite-field way to apply dPsi = -E Lz.
+    total_charge_e : float or None
+        Constrain the total charge of the System to this (e); None: no constraint.
+    method : str
+        ``matrix`` (electrode atoms massless and fixed, box fixed) or ``cg``.
+    exceptions : iterable of (i, j, charge_product)
+        Pairs whose Coulomb interaction is replaced (1-2, 1-3 excluded as 0, scaled 1-4); never an electrode atom.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method {method!r}: one of {sorted(METHODS)}")
+    if not cutoff_nm >= 2.7 * width_nm:
+        raise ValueError(f"cutoff {cutoff_nm} nm must be at least 2.7 x the Gaussian width {width_nm} nm (OpenMM's rule)")
+    seen: set[int] = set()
+    for atoms, _ in electrodes:
+        overlap = seen & set(atoms)
+        if overlap:
+            raise ValueError(f"atoms {sorted(overlap)[:5]} belong to two electrodes")
+        seen |= set(atoms)
+    force = mm.ConstantPotentialForce()
+    force.setCutoffDistance(cutoff_nm)
+    force.setEwaldErrorTolerance(ewald_error_tolerance)
+    force.setConstantPotentialMethod(METHODS[method])
+    for q in charges:
+        force.addParticle(float(q))
+    for i, j, qq in exceptions:
+        if i in seen or j in seen:
+            raise ValueError(f"exception ({i}, {j}) involves an electrode atom (ConstantPotentialForce forbids it)")
+        force.addException(int(i), int(j), float(qq))
+    for atoms, potential_v in electrodes:
+        force.addElectrode(set(int(i) for i in atoms), potential_v * KJ_MOL_PER_VOLT, width_nm, thomas_fermi_scale_per_nm)
+    if field_v_per_nm:
+        force.setExternalField(mm.Vec3(0.0, 0.0, field_v_per_nm * KJ_MOL_PER_VOLT))
+    if total_charge_e is not None:
+        force.setUseChargeConstraint(True)
+        force.setChargeConstraintTarget(float(total_charge_e))
+    return force
+
+
+def solved_charges(force: mm.ConstantPotentialForce, context: mm.Context) -> np.ndarray:
+    """Every particle's charge (e) as the force has solved it for the context's positions."""
+    return np.array([q.value_in_unit(unit.elementary_charge) for q in force.getCharges(context)])
+
+
+def plate_offset_nm(width_nm: float) -> float:
+    """How far in front of its atoms a plate of Gaussians of width w holds its charge: w / sqrt(2 pi) (nm)."""
+    return width_nm / math.sqrt(2.0 * math.pi)
+
+
+def capacitor_charge_e(area_nm2: float, gaps_nm: tuple[float, float], dpsi_v: float, width_nm: float) -> float:
+    """Charge (e) on the positive plate of two parallel plates in a periodic cell held dPsi apart (electrode
+    potentials, no field): both gaps in parallel, each plate's offset (:func:`plate_offset_nm`) in series."""
+    g_parallel = 1.0 / sum(1.0 / g for g in gaps_nm)
+    return EPS0 * area_nm2 * dpsi_v * KJ_MOL_PER_VOLT / (g_parallel - 2.0 * plate_offset_nm(width_nm))
+
+
+def field_capacitor_charge_e(area_nm2: float, gap_nm: float, lz_nm: float, dpsi_v: float, width_nm: float) -> float:
+    """Charge (e) of two parallel plates at one potential in a periodic cell of height Lz under the field
+    E = -dPsi / Lz, where ``gap_nm`` is the gap across the periodic boundary (the other is Lz - gap): the plates'
+    offsets enter weighted by Lz / (Lz - gap), the share of the field's drop the inner gap takes."""
+    inner = lz_nm - gap_nm
+    return EPS0 * area_nm2 * dpsi_v * KJ_MOL_PER_VOLT / (gap_nm - 2.0 * plate_offset_nm(width_nm) * lz_nm / inner)
+
+
+def image_force_kj_mol_nm(q_e: float, height_nm: float, width_nm: float, box_nm: float, lz_nm: float, kmax: int = 60) -> float:
+    """z-force (kJ/mol/nm; negative: towards the plate) on a charge q at height d over a grounded plate of Gaussians
+    in a cell periodic laterally (a square of side ``box_nm``) and in z (height ``lz_nm``), the System neutral."""
+    area = box_nm * box_nm
+    i = np.arange(-kmax, kmax + 1)
+    kx, ky = np.meshgrid(2 * np.pi * i / box_nm, 2 * np.pi * i / box_nm)
+    k = np.hypot(kx, ky).ravel()
+    k = k[k > 0]
+    d_image = height_nm - plate_offset_nm(width_nm)
+    uniform = -(q_e**2) / (EPS0 * area) * (0.5 - height_nm / lz_nm)
+    return uniform - q_e**2 / (2 * EPS0 * area) * float(np.sum(np.exp(-2 * k * d_image)))
