@@ -146,3 +146,48 @@ def image_force_kj_mol_nm(q_e: float, height_nm: float, width_nm: float, box_nm:
     d_image = height_nm - plate_offset_nm(width_nm)
     uniform = -(q_e**2) / (EPS0 * area) * (0.5 - height_nm / lz_nm)
     return uniform - q_e**2 / (2 * EPS0 * area) * float(np.sum(np.exp(-2 * k * d_image)))
+
+
+def move_coulomb_into_electrode_force(
+    system: mm.System,
+    electrodes: list[tuple[list[int], float]],
+    *,
+    width_nm: float,
+    thomas_fermi_scale_per_nm: float = 0.0,
+    field_v_per_nm: float = 0.0,
+    total_charge_e: float | None = 0.0,
+    method: str = "matrix",
+) -> mm.ConstantPotentialForce:
+    """Move every charge of a slab System (:func:`systems.openmm_system.create_slab_system`) into a
+    ConstantPotentialForce, in place, and return it.
+
+    Particle charges and the charge products of the exceptions (excluded and scaled 1-4 pairs) go into the new
+    force, with the NonbondedForce's cutoff and Ewald tolerance and its force group; the NonbondedForce keeps only
+    the exceptions' Lennard-Jones (1-4 pairs; every particle's own LJ already lives in the geometric-mixing force)
+    and stops doing PME. The Yeh-Berkowitz slab correction is removed: the finite-field cell is periodic in z with
+    no vacuum, and a charge elsewhere than this force would be wrong (OpenMM's rule). An exception on an electrode
+    atom is refused.
+    """
+    nb = next(f for f in system.getForces() if isinstance(f, mm.NonbondedForce))
+    n = system.getNumParticles()
+    charges = [nb.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge) for i in range(n)]
+    exceptions = []
+    for k in range(nb.getNumExceptions()):
+        i, j, qq, s, e = nb.getExceptionParameters(k)
+        exceptions.append((i, j, qq.value_in_unit(unit.elementary_charge**2)))
+        nb.setExceptionParameters(k, i, j, 0.0, s, e)
+    force = electrode_force(
+        charges, electrodes, width_nm=width_nm, cutoff_nm=nb.getCutoffDistance().value_in_unit(unit.nanometer),
+        ewald_error_tolerance=nb.getEwaldErrorTolerance(), thomas_fermi_scale_per_nm=thomas_fermi_scale_per_nm,
+        field_v_per_nm=field_v_per_nm, total_charge_e=total_charge_e, method=method, exceptions=exceptions,
+    )  # fmt: skip
+    for i in range(n):
+        _, s, e = nb.getParticleParameters(i)
+        nb.setParticleParameters(i, 0.0, s, e)
+    nb.setNonbondedMethod(mm.NonbondedForce.CutoffPeriodic)  # no charge left: no PME to pay for
+    force.setForceGroup(nb.getForceGroup())
+    for k in reversed(range(system.getNumForces())):
+        if system.getForce(k).getName() == "YehBerkowitzDipoleCorrection":
+            system.removeForce(k)
+    system.addForce(force)
+    return force

@@ -136,3 +136,58 @@ def test_the_total_charge_holds_and_the_force_is_the_gradient_of_the_energy_as_a
     np.testing.assert_allclose(slope, mid, rtol=0.02, atol=0.5)
     assert np.all(np.diff(fz) < 0)  # the attraction grows monotonically as the ion approaches
     assert math.isfinite(energy.sum())
+
+
+def _ion_pair_cell():
+    """Bare two-layer Li slab, one TFSI- and one Li+ above it, as the workflow builds it (Yeh-Berkowitz on)."""
+    from systems.electrolyte import build_li_ion, build_tfsi
+    from systems.openmm_system import create_slab_system
+    from systems.slab import build_li_bcc100_slab
+    from systems.structure import combine
+
+    slab = build_li_bcc100_slab()
+    z_top = slab.positions[:, 2].max()
+    parts = [slab, build_tfsi().translated([1.0, 1.0, z_top + 0.6]), build_li_ion().translated([1.9, 1.9, z_top + 0.45])]
+    s = combine(parts, box=np.array([2.822, 2.822, 6.0]))
+    return s, create_slab_system(s.to_topology(), None, z_wall_nm=3.0, dipole_correction=True), z_top
+
+
+def _energies(system, positions):
+    from systems.openmm_system import GROUP_COULOMB, GROUP_LJ
+
+    ctx = mm.Context(system, mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(positions * unit.nanometer)
+    out = {}
+    for name, group in (("coulomb", GROUP_COULOMB), ("lj", GROUP_LJ)):
+        st = ctx.getState(getEnergy=True, getForces=True, groups={group})
+        out[name] = st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        out[name + "_forces"] = st.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+    return out, ctx
+
+
+def test_moving_the_charges_of_a_workflow_cell_into_the_electrode_force_keeps_its_coulomb_and_lj_until_the_slab_conducts():
+    """Without an electrode the new force is the same PME Coulomb (energy and every force), LJ (1-4 pairs
+    included) is untouched and the Yeh-Berkowitz term is gone; with the top Li layer a grounded electrode the
+    ions are pulled to it (their images) and the layer holds no net charge."""
+    s, system, z_top = _ion_pair_cell()
+    ions = slice(s.n_atoms - 16, s.n_atoms)
+    before, _ = _energies(mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system)), s.positions)
+    plain = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
+    from systems.electrode import move_coulomb_into_electrode_force
+
+    move_coulomb_into_electrode_force(plain, [], width_nm=0.1, total_charge_e=None)
+    assert not any(f.getName() == "YehBerkowitzDipoleCorrection" for f in plain.getForces())
+    after, _ = _energies(plain, s.positions)
+    assert after["coulomb"] == pytest.approx(before["coulomb"], rel=2e-3)
+    np.testing.assert_allclose(after["coulomb_forces"][ions], before["coulomb_forces"][ions], atol=2.0)
+    assert after["lj"] == pytest.approx(before["lj"], rel=1e-9)
+    np.testing.assert_allclose(after["lj_forces"], before["lj_forces"], atol=1e-6)
+    top = [i for i in range(s.n_atoms - 16) if s.positions[i, 2] > z_top - 0.01]
+    conducting = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
+    force = move_coulomb_into_electrode_force(conducting, [(top, 0.0)], width_nm=0.1)
+    metal, ctx = _energies(conducting, s.positions)
+    q = solved_charges(force, ctx)
+    assert q[top].sum() == pytest.approx(0.0, abs=1e-9) and np.abs(q[top]).max() > 1e-3  # polarised, neutral
+    assert metal["coulomb"] < after["coulomb"]  # the images attract
+    lip = s.n_atoms - 1
+    assert metal["coulomb_forces"][lip][2] < after["coulomb_forces"][lip][2]  # Li+ pulled further down
