@@ -10,10 +10,13 @@ This module builds the force from plain arrays and gives the closed-form results
 it to, derived here for a plate of Gaussians whose lateral spacing is at most about twice their width (below
 that the plate acts as a continuous smeared sheet; the lattice term decays like exp(-2 pi^2 w^2 / a^2)):
 
-- a Gaussian-smeared plate of width w (OpenMM's ``gaussianWidth``: the charge density goes as
-  exp(-r^2 / (2 w^2))) holds its charge as if its conducting surface stood w / sqrt(2 pi) in front of its atoms:
-  the potential at the centre of a smeared sheet differs from a sharp sheet's by -sigma <|z|> / (2 eps0) with
-  <|z|> = w sqrt(2 / pi). Hence :func:`plate_offset_nm`;
+- a plate of Gaussians of width w holds its charge as if its conducting surface stood w / sqrt(2 pi) in front of
+  its atoms. OpenMM's ``gaussianWidth`` w is 1 / eta of MetalWalls: each atom's charge density goes as
+  exp(-r^2 / w^2), and two such atoms meet through erfc(r / (sqrt(2) w)) (OpenMM's reference kernel), i.e. as a
+  Gaussian of standard deviation w. The solver holds the potential averaged over each atom's own Gaussian fixed,
+  so the plate's own charge enters smeared over a normal distribution of standard deviation w along z, whose
+  potential at the plate differs from a sharp sheet's by -sigma <|z|> / (2 eps0), <|z|> = w sqrt(2 / pi); the
+  field of an ion, averaged the same way, has no term linear in the wave number. Hence :func:`plate_offset_nm`;
 - a capacitor of two such plates in a periodic cell, electrodes at potentials differing by dPsi: the two gaps
   (inside and across the periodic boundary) are in parallel, the two plates' offsets in series
   (:func:`capacitor_charge_e`);
@@ -66,7 +69,8 @@ def electrode_force(
     electrodes : list of (indices, potential_v)
         Each electrode's atoms (an atom in at most one) and its potential (V).
     width_nm : float
-        Width w of every electrode atom's Gaussian (nm): density proportional to exp(-r^2 / (2 w^2)).
+        OpenMM's ``gaussianWidth`` of every electrode atom (nm): density proportional to exp(-r^2 / w^2), w = 1 / eta
+        of MetalWalls.
     cutoff_nm, ewald_error_tolerance : float
         Real-space cutoff (nm; at least 2.7 w, at most half the box) and PME tolerance.
     thomas_fermi_scale_per_nm : float
@@ -116,7 +120,8 @@ def solved_charges(force: mm.ConstantPotentialForce, context: mm.Context) -> np.
 
 
 def plate_offset_nm(width_nm: float) -> float:
-    """How far in front of its atoms a plate of Gaussians of width w holds its charge: w / sqrt(2 pi) (nm)."""
+    """How far in front of its atoms a plate of Gaussians of OpenMM width w holds its charge: w / sqrt(2 pi) (nm),
+    half the mean |z| of a normal distribution of standard deviation w (the pair width of two such Gaussians)."""
     return width_nm / math.sqrt(2.0 * math.pi)
 
 

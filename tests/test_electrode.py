@@ -74,7 +74,8 @@ def test_an_empty_periodic_capacitor_holds_the_analytic_charge(z2):
 
 
 def test_the_plate_offset_is_the_mean_distance_of_a_gaussian_sheet():
-    """w / sqrt(2 pi) is half the mean |z| of a 1-D Gaussian of standard deviation w (numerical integral)."""
+    """w / sqrt(2 pi) is half the mean |z| of a 1-D Gaussian of standard deviation w (numerical integral): the
+    spread along z of two OpenMM Gaussians of width w (each exp(-r^2 / w^2)) seen through each other."""
     w = 0.13
     z = np.linspace(-10 * w, 10 * w, 200001)
     rho = np.exp(-(z**2) / (2 * w**2))
