@@ -24,9 +24,10 @@ that the plate acts as a continuous smeared sheet; the lattice term decays like 
   the gap that crosses the periodic boundary (:func:`field_capacitor_charge_e`);
 - a point charge q at height d over a grounded plate, in a cell periodic laterally (side L) and in z: the plate's
   uniform charge -q / A gives the force -q^2 / (eps0 A) (1/2 - d / Lz) (tin-foil boundary: the mean field is
-  zero), the non-uniform part the image series -q^2 / (2 eps0 A) sum_{k != 0} exp(-2 |k| d') over the reciprocal
-  lattice, d' = d - w / sqrt(2 pi). For A -> infinity and d << Lz this is -q^2 / (16 pi eps0 d'^2), the textbook
-  image force. The next order of the smeared plate is O((w / d)^2) (:func:`image_force_kj_mol_nm`).
+  zero), the non-uniform part the image series -q^2 / (2 eps0 A) sum_{k != 0} exp(-2 |k| d) / erfc(|k| w / sqrt(2))
+  over the cell's reciprocal lattice up to the plate's own (:func:`image_force_kj_mol_nm`), to first order the
+  image of a plane at d' = d - w / sqrt(2 pi). For A -> infinity and d << Lz this is -q^2 / (16 pi eps0 d'^2),
+  the textbook image force.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ import math
 import numpy as np
 import openmm as mm
 from openmm import unit
+from scipy import special
 
 #: 1 / (4 pi eps0) in kJ mol^-1 nm e^-2 (OpenMM's ONE_4PI_EPS0)
-ONE_4PI_EPS0 = 138.935456
+ONE_4PI_EPS0 = 138.93545764
 #: one volt times one elementary charge, in kJ/mol (Faraday constant / 1000)
 KJ_MOL_PER_VOLT = 96.4853321233
 #: eps0 in e^2 / (kJ/mol nm)
@@ -140,17 +142,27 @@ def field_capacitor_charge_e(area_nm2: float, gap_nm: float, lz_nm: float, dpsi_
     return EPS0 * area_nm2 * dpsi_v * KJ_MOL_PER_VOLT / (gap_nm - 2.0 * plate_offset_nm(width_nm) * lz_nm / inner)
 
 
-def image_force_kj_mol_nm(q_e: float, height_nm: float, width_nm: float, box_nm: float, lz_nm: float, kmax: int = 60) -> float:
+def image_force_kj_mol_nm(q_e: float, height_nm: float, width_nm: float, box_nm: float, lz_nm: float, spacing_nm: float) -> float:
     """z-force (kJ/mol/nm; negative: towards the plate) on a charge q at height d over a grounded plate of Gaussians
-    in a cell periodic laterally (a square of side ``box_nm``) and in z (height ``lz_nm``), the System neutral."""
+    (OpenMM width w, lattice spacing a) in a cell periodic laterally (a square of side ``box_nm``) and in z (height
+    ``lz_nm``), the System neutral.
+
+    Uniform part: -q^2 / (eps0 A) (1/2 - d / Lz). Every other lateral wave vector k of the cell: the ion's potential
+    averaged over an atom's Gaussian is exp(-k d + k^2 w^2 / 4) and the plate's own response
+    exp(k^2 w^2 / 2) erfc(k w / sqrt(2)) / k (its charge seen through its Gaussians, standard deviation w along z),
+    so the induced charge acts back on the ion with -q^2 / (2 eps0 A) exp(-2 k d) / erfc(k w / sqrt(2)); to first
+    order in k w that is the image of a plane w / sqrt(2 pi) in front of the atoms (:func:`plate_offset_nm`). A
+    plate of atoms a apart carries no wave shorter than its lattice: the sum stops at |k_x|, |k_y| <= pi / a.
+    """
     area = box_nm * box_nm
+    kmax = int(box_nm / (2.0 * spacing_nm) + 1e-9)
     i = np.arange(-kmax, kmax + 1)
     kx, ky = np.meshgrid(2 * np.pi * i / box_nm, 2 * np.pi * i / box_nm)
     k = np.hypot(kx, ky).ravel()
     k = k[k > 0]
-    d_image = height_nm - plate_offset_nm(width_nm)
     uniform = -(q_e**2) / (EPS0 * area) * (0.5 - height_nm / lz_nm)
-    return uniform - q_e**2 / (2 * EPS0 * area) * float(np.sum(np.exp(-2 * k * d_image)))
+    response = np.exp(-2 * k * height_nm) / special.erfc(k * width_nm / math.sqrt(2.0))
+    return uniform - q_e**2 / (2 * EPS0 * area) * float(np.sum(response))
 
 
 def move_coulomb_into_electrode_force(
@@ -169,23 +181,25 @@ def move_coulomb_into_electrode_force(
     Particle charges and the charge products of the exceptions (excluded and scaled 1-4 pairs) go into the new
     force, with the NonbondedForce's cutoff and Ewald tolerance and its force group; the NonbondedForce keeps only
     the exceptions' Lennard-Jones (1-4 pairs; every particle's own LJ already lives in the geometric-mixing force)
-    and stops doing PME. The Yeh-Berkowitz slab correction is removed: the finite-field cell is periodic in z with
-    no vacuum, and a charge elsewhere than this force would be wrong (OpenMM's rule). An exception on an electrode
-    atom is refused.
+    and stops doing PME. The Yeh-Berkowitz slab correction is removed: the finite-field cell is meant to be periodic
+    in z with no vacuum (working electrode | electrolyte | counter electrode), and a charge elsewhere than this force
+    would be wrong (OpenMM's rule). In today's cells, which have a vacuum gap, a finite field would drop mostly
+    across the vacuum; with no electrode the result is the same PME Coulomb without the slab correction. A call
+    that is refused (an exception on an electrode atom, atoms in two electrodes) leaves the System unchanged.
     """
     nb = next(f for f in system.getForces() if isinstance(f, mm.NonbondedForce))
     n = system.getNumParticles()
     charges = [nb.getParticleParameters(i)[0].value_in_unit(unit.elementary_charge) for i in range(n)]
-    exceptions = []
-    for k in range(nb.getNumExceptions()):
-        i, j, qq, s, e = nb.getExceptionParameters(k)
-        exceptions.append((i, j, qq.value_in_unit(unit.elementary_charge**2)))
-        nb.setExceptionParameters(k, i, j, 0.0, s, e)
+    exceptions = [nb.getExceptionParameters(k) for k in range(nb.getNumExceptions())]
     force = electrode_force(
         charges, electrodes, width_nm=width_nm, cutoff_nm=nb.getCutoffDistance().value_in_unit(unit.nanometer),
         ewald_error_tolerance=nb.getEwaldErrorTolerance(), thomas_fermi_scale_per_nm=thomas_fermi_scale_per_nm,
-        field_v_per_nm=field_v_per_nm, total_charge_e=total_charge_e, method=method, exceptions=exceptions,
+        field_v_per_nm=field_v_per_nm, total_charge_e=total_charge_e, method=method,
+        exceptions=[(i, j, qq.value_in_unit(unit.elementary_charge**2)) for i, j, qq, _, _ in exceptions],
     )  # fmt: skip
+    # the System changes only now that the new force is built (a refused call leaves it as it was)
+    for k, (i, j, _, sig, eps) in enumerate(exceptions):
+        nb.setExceptionParameters(k, i, j, 0.0, sig, eps)
     for i in range(n):
         _, s, e = nb.getParticleParameters(i)
         nb.setParticleParameters(i, 0.0, s, e)

@@ -70,7 +70,8 @@ def test_an_empty_periodic_capacitor_holds_the_analytic_charge(z2):
     assert abs(up / bare - 1) > 0.02
     low, up, area = _capacitor(z2, "field")
     expected = field_capacitor_charge_e(area, lz - (z2 - z1), lz, 1.0, 0.1)
-    assert abs(low) == pytest.approx(expected, rel=1e-3) and low + up == pytest.approx(0.0, abs=1e-9)
+    # E = -dPsi / Lz points down: the lower plate takes the positive charge
+    assert low == pytest.approx(expected, rel=1e-3) and low + up == pytest.approx(0.0, abs=1e-9)
 
 
 def test_the_plate_offset_is_the_mean_distance_of_a_gaussian_sheet():
@@ -93,26 +94,39 @@ def _ion_over_plate(height, n=10, a=0.35, width=0.175, lz=8.0, z_plate=1.0):
 
 @pytest.mark.parametrize("height", [1.2, 2.0])
 def test_a_charge_over_a_grounded_plate_feels_its_image(height):
-    """+1 e at height d over a plate of Li's surface spacing (0.35 nm, w = 0.175 nm) in a 3.5 x 3.5 x 8 nm cell:
-    the z-force is the periodic image force of the module docstring within (w / d)^2, the order the smeared plate
-    neglects, and the plate holds exactly -1 e."""
+    """+1 e at height d over a plate of Li's surface spacing (0.35 nm, w = 0.175 nm) in a 3.5 x 3.5 x 8 nm cell.
+
+    In so small a cell the plate's uniform charge -q/A gives most of the force; the image part (the rest) is held
+    to the module's closed form within 1 % (at 1.2 nm), and is 4 % off without the width (a plain image plane at the atoms)
+    and 2 % off with a width sqrt(2) larger or smaller, so the test sees the width's effect and its convention.
+    The plate holds exactly -1 e."""
+    from systems.electrode import EPS0
+
     ctx, force, plate = _ion_over_plate(height)
     f = ctx.getState(getForces=True).getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
-    expected = image_force_kj_mol_nm(1.0, height, 0.175, 10 * 0.35, 8.0)
-    assert f[-1][2] == pytest.approx(expected, rel=(0.175 / height) ** 2)
+    box, lz = 10 * 0.35, 8.0
+    uniform = -1.0 / (EPS0 * box * box) * (0.5 - height / lz)
+    image = f[-1][2] - uniform
+    expected = image_force_kj_mol_nm(1.0, height, 0.175, box, lz, 0.35) - uniform
+    # 1 %, or 0.02 kJ/mol/nm at 2.0 nm where the image part (0.3) nears the PME error of the 1e-4 tolerance
+    assert image == pytest.approx(expected, rel=0.01, abs=0.02)
+    if height < 1.5:  # at 2.0 nm the image part is small and all widths come close
+        for other in (1e-6, 0.175 * math.sqrt(2), 0.175 / math.sqrt(2)):
+            assert abs(image - (image_force_kj_mol_nm(1.0, height, other, box, lz, 0.35) - uniform)) > 0.015 * abs(image)
     assert solved_charges(force, ctx)[plate].sum() == pytest.approx(-1.0, abs=1e-9)
 
 
 def test_the_periodic_image_force_becomes_the_textbook_one_for_a_wide_tall_cell():
-    """-q^2 / (16 pi eps0 d'^2) for an isolated charge: the limit of the periodic form (lateral 60 nm, Lz 1e5 nm)."""
-    d = 0.8 - plate_offset_nm(0.1)
-    wide = image_force_kj_mol_nm(1.0, 0.8, 0.1, 60.0, 1e5, kmax=600)
+    """-q^2 / (16 pi eps0 d'^2) for an isolated charge: the limit of the periodic form (lateral 60 nm, Lz 1e5 nm),
+    for a narrow width (w / d = 0.025: the second order in k w is negligible)."""
+    d = 0.8 - plate_offset_nm(0.02)
+    wide = image_force_kj_mol_nm(1.0, 0.8, 0.02, 60.0, 1e5, 0.2)
     assert wide == pytest.approx(-ONE_4PI_EPS0 / (4 * d**2), rel=2e-3)
 
 
 def test_the_total_charge_holds_and_the_force_is_the_gradient_of_the_energy_as_an_ion_approaches():
     """Through MD steps of the ion (electrode atoms massless: fixed), the solved charges sum to zero every step;
-    along a path from 1.6 nm down to 0.5 nm, through the 1.2 nm real-space cutoff, the energy has no step and its
+    along a path from 1.5 nm down to 0.6 nm, through the 1.2 nm real-space cutoff, the energy has no step and its
     finite-difference slope is the force."""
     ctx, force, plate = _ion_over_plate(1.0)
     ctx.setVelocities(np.vstack([np.zeros((len(plate), 3)), [[0.0, 0.0, -1.0]]]))
@@ -167,9 +181,10 @@ def _energies(system, positions):
 
 
 def test_moving_the_charges_of_a_workflow_cell_into_the_electrode_force_keeps_its_coulomb_and_lj_until_the_slab_conducts():
-    """Without an electrode the new force is the same PME Coulomb (energy and every force), LJ (1-4 pairs
-    included) is untouched and the Yeh-Berkowitz term is gone; with the top Li layer a grounded electrode the
-    ions are pulled to it (their images) and the layer holds no net charge."""
+    """Without an electrode the new force is the same PME Coulomb (energy and every force), the NonbondedForce
+    keeps exactly the 1-4 Lennard-Jones of its exceptions and the Yeh-Berkowitz term is gone; with the top Li layer
+    a grounded electrode the ions are pulled to it (their images) and the layer is polarised. A refused call (an
+    exception on an electrode atom) leaves the System as it was."""
     s, system, z_top = _ion_pair_cell()
     ions = slice(s.n_atoms - 16, s.n_atoms)
     before, _ = _energies(mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system)), s.positions)
@@ -181,8 +196,19 @@ def test_moving_the_charges_of_a_workflow_cell_into_the_electrode_force_keeps_it
     after, _ = _energies(plain, s.positions)
     assert after["coulomb"] == pytest.approx(before["coulomb"], rel=2e-3)
     np.testing.assert_allclose(after["coulomb_forces"][ions], before["coulomb_forces"][ions], atol=2.0)
-    assert after["lj"] == pytest.approx(before["lj"], rel=1e-9)
-    np.testing.assert_allclose(after["lj_forces"], before["lj_forces"], atol=1e-6)
+    nb = next(f for f in plain.getForces() if isinstance(f, mm.NonbondedForce))
+    lj14 = 0.0
+    for k in range(nb.getNumExceptions()):
+        i, j, qq, sig, eps = nb.getExceptionParameters(k)
+        assert qq.value_in_unit(unit.elementary_charge**2) == 0.0
+        r = np.linalg.norm(s.positions[i] - s.positions[j])
+        sr6 = (sig.value_in_unit(unit.nanometer) / r) ** 6
+        lj14 += 4 * eps.value_in_unit(unit.kilojoule_per_mole) * (sr6 * sr6 - sr6)
+    nb.setForceGroup(20)
+    ctx = mm.Context(plain, mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(s.positions * unit.nanometer)
+    only_nb = ctx.getState(getEnergy=True, groups={20}).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    assert lj14 != 0.0 and only_nb == pytest.approx(lj14, rel=1e-6)
     top = [i for i in range(s.n_atoms - 16) if s.positions[i, 2] > z_top - 0.01]
     conducting = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
     force = move_coulomb_into_electrode_force(conducting, [(top, 0.0)], width_nm=0.1)
@@ -192,3 +218,9 @@ def test_moving_the_charges_of_a_workflow_cell_into_the_electrode_force_keeps_it
     assert metal["coulomb"] < after["coulomb"]  # the images attract
     lip = s.n_atoms - 1
     assert metal["coulomb_forces"][lip][2] < after["coulomb_forces"][lip][2]  # Li+ pulled further down
+    refused = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
+    xml = mm.XmlSerializer.serialize(refused)
+    tfsi_n = s.n_atoms - 16  # an atom of the anion, which has exceptions
+    with pytest.raises(ValueError, match="electrode atom"):
+        move_coulomb_into_electrode_force(refused, [([tfsi_n], 0.0)], width_nm=0.1)
+    assert mm.XmlSerializer.serialize(refused) == xml
