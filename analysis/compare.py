@@ -121,16 +121,18 @@ def bare_partners(coatings: dict, config: dict | None = None) -> dict:
     coating (same start, protocol, slab and electrolyte; :func:`analysis.independence.system_variant`), else the
     first bare system of the config (None without one)."""
     first = _bare_system(coatings)
+    if config is None:
+        return {s: first for s, c in coatings.items() if c}
 
     def what(system):  # everything but the coating, start included
         key, _, start = independence.system_variant(config, system, with_coating=False)
         return key, start
 
-    bare = {s: what(s) for s, c in coatings.items() if not c} if config is not None else {}
+    bare = {s: what(s) for s, c in coatings.items() if not c}
     out = {}
     for system, coating in coatings.items():
         if coating:
-            twins = [b for b, w in bare.items() if w == what(system)] if config is not None else []
+            twins = [b for b, w in bare.items() if w == what(system)]
             out[system] = twins[0] if twins else first
     return out
 

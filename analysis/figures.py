@@ -221,6 +221,16 @@ def plot_msd(results_by_system: dict, path) -> None:
     _save(fig, path)
 
 
+def _cn_traces(ax, t, y, first: int, color, smooth_frames: int, lw_thin: float = 0.5, alpha: float = 0.4) -> np.ndarray:
+    """A run's per-frame CN ``y`` at times ``t``: thin, averaged over ``smooth_frames`` frames; bold, the running mean
+    from frame ``first`` (the equilibration cut) on, drawn last. Returns the running mean."""
+    w = max(1, min(smooth_frames, len(y)))
+    ax.plot(t[w - 1 :], np.convolve(y, np.ones(w) / w, mode="valid"), color=color, lw=lw_thin, alpha=alpha)
+    run = np.cumsum(y[first:]) / np.arange(1, len(y) - first + 1)
+    ax.plot(t[first:], run, color=color, lw=2)
+    return run
+
+
 def plot_convergence(results_by_system: dict, stats_out: dict, path, smooth_frames: int = 10) -> None:
     """CN (headline definition) versus simulated time, every replica of every system.
 
@@ -237,13 +247,9 @@ def plot_convergence(results_by_system: dict, stats_out: dict, path, smooth_fram
         for j, res in enumerate(results_by_system[system]):
             c = COLORS[j % len(COLORS)]
             t = np.asarray(res["time_ps"], float)
-            y = cn_series(res, reference, target, s["cutoff_nm"])
-            w = max(1, min(smooth_frames, len(y)))
-            sm = np.convolve(y, np.ones(w) / w, mode="valid")
-            ax.plot(t[w - 1 :], sm, color=c, lw=0.6, alpha=0.5)
             first = int(res["first_production_frame"])
-            run = np.cumsum(y[first:]) / np.arange(1, len(y) - first + 1)
-            ax.plot(t[first:], run, color=c, lw=2, label=f"r{j}: running mean {run[-1]:.3f}")
+            run = _cn_traces(ax, t, cn_series(res, reference, target, s["cutoff_nm"]), first, c, smooth_frames, lw_thin=0.6, alpha=0.5)
+            ax.lines[-1].set_label(f"r{j}: running mean {run[-1]:.3f}")
             ax.axvspan(0, t[first] if first < len(t) else t[-1], color="0.85", lw=0, zorder=0)
         paper = (s.get("paper") or {}).get("cn")
         if paper is not None:
@@ -308,12 +314,9 @@ def plot_start_independence(results_by_system: dict, stats_out: dict, path, smoo
             for name in names:
                 for res in results_by_system[name]:
                     t = np.asarray(res["time_ps"], float)
-                    y = cn_series(res, reference, target, row["cutoff_nm"])
-                    w = max(1, min(smooth_frames, len(y)))
-                    ax.plot(t[w - 1 :], np.convolve(y, np.ones(w) / w, mode="valid"), color=c, lw=0.5, alpha=0.4)
-                    first = int(res["first_production_frame"])
-                    run = np.cumsum(y[first:]) / np.arange(1, len(y) - first + 1)
-                    ax.plot(t[first:], run, color=c, lw=2, label=start.replace("_", " ") if first_label else None)
+                    _cn_traces(ax, t, cn_series(res, reference, target, row["cutoff_nm"]), int(res["first_production_frame"]), c, smooth_frames)
+                    if first_label:
+                        ax.lines[-1].set_label(start.replace("_", " "))
                     first_label = False
                     t_end = max(t_end, float(t[-1]))
         for start, e in row["starts"].items():
@@ -321,10 +324,11 @@ def plot_start_independence(results_by_system: dict, stats_out: dict, path, smoo
             ax.errorbar([t_end * 1.04], [e["cn"]], yerr=[e["se"]] if np.isfinite(e["se"]) else None, color=c, marker="o", capsize=3)
         tst = row["near_minus_far"]
         p = tst.get("p_value")
-        ax.set_title(f"{row['label']}\nnear - far = {tst['difference']:+.3f}, p = {p:.2g}" if p is not None and np.isfinite(p) else row["label"], fontsize=9)
+        head = f"{row['label']} (cutoff {row['cutoff_nm']:.3f} nm)"
+        ax.set_title(f"{head}\nnear - far = {tst['difference']:+.3f}, p = {p:.2g}" if p is not None and np.isfinite(p) else head, fontsize=9)
         ax.set_xlabel("production time (ps); dots: each start's mean and SE")
         if k == 0:
-            ax.set_ylabel(f"CN, TFSI$^-$ {target} per top-layer Li (cutoff {row['cutoff_nm']:.3f} nm)")
+            ax.set_ylabel(f"CN, TFSI$^-$ {target} per top-layer Li (the group's cutoff)")
         ax.legend(fontsize=8)
     fig.suptitle("Does the answer remember where the ions started? (thin: per-frame CN, bold: running mean after the cut)")
     fig.tight_layout()

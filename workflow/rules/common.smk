@@ -56,7 +56,7 @@ wildcard_constraints:
 
 
 def system_section(system, section):
-    """A system's ``slab``, ``electrolyte`` or ``md``: the top-level section with the system's own keys over it."""
+    """A system's ``slab`` or ``electrolyte``: the top-level section with the system's own keys over it."""
     return {**config[section], **(config["systems"][system].get(section) or {})}
 
 
