@@ -35,3 +35,5 @@ rule all:
         "results/provenance.csv",
         # only for a config whose systems differ only in their start (config/start_independence.yaml)
         ["results/figures/start_independence.png"] if START_GROUPS else [],
+        # only for a config with constant-potential systems (electrode.mode: constant_potential)
+        ["results/figures/electrode.png"] if CONSTANT_POTENTIAL else [],

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import independence, rdf
+from analysis import independence, potential, rdf
 from analysis.replica import HEIGHT, REFERENCE_LABELS, REFERENCES, edges_of, targets_of
 from analysis.stats import block_average, drift_test, mean_ci_t, replica_agreement, welch_difference
 from analysis.summary import choose_cutoff, closest_approach, count_edge, has_pair, pooled_curves
@@ -232,6 +232,19 @@ def start_independence_rows(grouped: dict, config: dict, analysis_config: dict) 
     return independence.start_independence(groups)
 
 
+def potential_rows(grouped: dict, config: dict, analysis_config: dict, charges: dict) -> list[dict]:
+    """:func:`analysis.potential.series_rows` of the constant-potential systems that differ only in their potential,
+    the headline definition counted with one cutoff per series (from g(r) pooled over the series' runs)."""
+    reference, target, rule = HEADLINE
+    series = []
+    for s in potential.potential_series(list(grouped), config):
+        pooled = [r for names in s["systems"].values() for n in names for r in grouped[n]]
+        rc, source = cutoff_for(pooled, reference, target, rule, analysis_config.get("fallback_cutoff_nm", 0.8), None, analysis_config.get("cutoff_nm"))
+        series.append({**s, "cutoff_nm": rc, "cutoff_source": source})
+    runs = {n: [replica_statistics(r, reference, target, s["cutoff_nm"]) for r in grouped[n]] for s in series for names in s["systems"].values() for n in names}
+    return potential.series_rows(series, runs, charges)
+
+
 def _f(x, fmt=".3f"):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
@@ -270,6 +283,7 @@ def comparison_markdown(stats_out: dict, sens_rows: list[dict], provenance: dict
             f"({d['test']}, {d['n_a']} and {d['n_b']} replicas). The paper's difference is 0.42 - 0.13 = 0.29."
         )
     L += [""] + independence.markdown(stats_out.get("start_independence") or [])
+    L += potential.markdown(stats_out.get("potential_series") or [])
     L += ["## Convergence", "", "| system | replica | production mean | discarded-part mean | drift p, discarded part | drift p, production (2nd vs 1st half) | block length (frames) | plateau |", "|---|---|---|---|---|---|---|---|"]
     for system, s in stats_out["systems"].items():
         for k, r in enumerate(s["replicas"]):
@@ -394,8 +408,10 @@ def provenance_rows(provenance_paths, config: dict, forcefield_files) -> list[tu
     return rows
 
 
-def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, provenance_paths, config, forcefield_files, out) -> dict:
-    """Write ``out.statistics`` (JSON), ``out.sensitivity`` (CSV), ``out.comparison`` (Markdown), ``out.provenance`` (CSV)."""
+def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, provenance_paths, config, forcefield_files, out, electrode_paths=()) -> dict:
+    """Write ``out.statistics`` (JSON), ``out.sensitivity`` (CSV), ``out.comparison`` (Markdown), ``out.provenance`` (CSV).
+
+    ``electrode_paths``: the constant-potential runs' ``results/{system}/{replica}/electrode_charge.json``."""
     from analysis.summary import load_grouped
 
     grouped = load_grouped(paths, systems, n_replicas)
@@ -411,6 +427,10 @@ def compare_files(paths, systems, n_replicas, coatings, paper, analysis_config, 
     stats_out["produced_by"] = summary
     stats_out["penetration"] = penetration_table(grouped)
     stats_out["start_independence"] = start_independence_rows(grouped, config, analysis_config)
+    charges: dict = {}
+    for p in electrode_paths:
+        charges.setdefault(Path(p).parent.parent.name, []).append(json.loads(Path(p).read_text()))
+    stats_out["potential_series"] = potential_rows(grouped, config, analysis_config, charges)
     write_json(out.statistics, stats_out)
     write_sensitivity_csv(sens, out.sensitivity)
     write_text(out.comparison, comparison_markdown(stats_out, sens, {"summary": summary}))

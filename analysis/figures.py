@@ -333,3 +333,50 @@ def plot_start_independence(results_by_system: dict, stats_out: dict, path, smoo
     fig.suptitle("Does the answer remember where the ions started? (thin: per-frame CN, bold: running mean after the cut)")
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_electrode(charges_by_system: dict, stats_out: dict, path) -> None:
+    """Constant-potential runs: the working electrode's charge against time (every run), CN and charge against the
+    potential (every series of :func:`analysis.potential.series_rows`), and the induced charge of the surface (the
+    mean charge of each top-layer atom over production, first run of each system).
+
+    ``charges_by_system``: system -> its runs' :func:`analysis.electrode_charge.electrode_charges` arrays.
+    """
+    systems = list(charges_by_system)
+    if not systems:
+        _message_figure("no constant-potential system in this config", path)
+        return
+    n_maps = min(len(systems), 6)
+    fig = plt.figure(figsize=(4.2 * max(3, n_maps), 7.5), layout="constrained")
+    grid = fig.add_gridspec(2, max(3, n_maps))
+    ax_t, ax_cn, ax_q = (fig.add_subplot(grid[0, k]) for k in range(3))
+    for i, system in enumerate(systems):
+        for k, run in enumerate(charges_by_system[system]):
+            ax_t.plot(run["time_ps"], run["working_e"], color=COLORS[i % len(COLORS)], lw=0.8, label=system if k == 0 else None)
+    ax_t.set_xlabel("time (ps)")
+    ax_t.set_ylabel("working electrode charge (e)")
+    ax_t.legend(fontsize=7)
+    ax_t.set_title("charge against time")
+    for i, row in enumerate(stats_out.get("potential_series") or []):
+        v = [p["potential_v"] for p in row["points"]]
+        color = COLORS[i % len(COLORS)]
+        ax_cn.errorbar(v, [p["cn"] for p in row["points"]], yerr=[p["se"] for p in row["points"]], marker="o", capsize=3, color=color, label=row["label"])
+        ax_q.errorbar(v, [p["charge_e"] for p in row["points"]], yerr=[p["charge_se_e"] for p in row["points"]], marker="s", capsize=3, color=color)
+    ax_cn.set_xlabel("potential of the working electrode (V)")
+    ax_cn.set_ylabel("TFSI- N per top-layer Li (CN)")
+    ax_cn.set_title("CN against potential (one cutoff per series)")
+    ax_cn.legend(fontsize=7)
+    ax_q.set_xlabel("potential of the working electrode (V)")
+    ax_q.set_ylabel("mean electrode charge (e)")
+    ax_q.set_title("charge against potential")
+    maps = [charges_by_system[s][0] for s in systems[:n_maps]]
+    lim = max(float(np.max(np.abs(m["surface_mean_e"]))) for m in maps) or 1.0
+    for k, (system, m) in enumerate(zip(systems, maps)):
+        ax = fig.add_subplot(grid[1, k])
+        sc = ax.scatter(m["surface_xy_nm"][:, 0], m["surface_xy_nm"][:, 1], c=m["surface_mean_e"], cmap="coolwarm", vmin=-lim, vmax=lim, s=40)
+        ax.set_aspect("equal")
+        ax.set_title(f"{system}: top-layer charge", fontsize=9)
+        ax.set_xlabel("x (nm)")
+        ax.set_ylabel("y (nm)")
+    fig.colorbar(sc, ax=fig.axes[3:], label="mean charge per atom (e)", shrink=0.8)
+    _save(fig, path)

@@ -34,14 +34,29 @@ def protocol_name(md: dict) -> str:
     return spec if isinstance(spec, str) else f"custom ({len(spec)} stages)"
 
 
-def system_variant(config: dict, system: str, with_coating: bool = True) -> tuple[str, str, str]:
+def _electrode(config: dict, system: str, with_potential: bool) -> dict | None:
+    """A system's electrode as a grouping key: None for the neutral slab, else its settings (the potential unless
+    ``with_potential`` is false)."""
+    from systems.variants import electrode_section
+
+    el = electrode_section(config, system)
+    if el.get("mode", "neutral") == "neutral":
+        return None
+    el.pop("potentials_v", None)
+    if not with_potential:
+        el.pop("potential_v", None)
+    return el
+
+
+def system_variant(config: dict, system: str, with_coating: bool = True, with_potential: bool = True) -> tuple[str, str, str]:
     """(group key, label, start) of a system: what it is apart from its start, named for a reader, and its start.
 
     The key holds the coating (unless ``with_coating`` is false), the system's slab and electrolyte sections (top
     level with the system's keys over it, start removed, an absent ion Lennard-Jones written as its meaning
     ``clandp``) and the stages its protocol runs (:func:`systems.protocol.protocol_stages`, so ``annealed`` with
-    the default anneal written out, or a list equal to ``paper``, is the same protocol). Only systems that differ
-    in nothing but their start share a key.
+    the default anneal written out, or a list equal to ``paper``, is the same protocol) and the electrode (None for
+    the neutral slab; its potential unless ``with_potential`` is false). Only systems that differ in nothing but
+    their start share a key.
     """
     from systems.protocol import protocol_stages, system_md
 
@@ -53,10 +68,14 @@ def system_variant(config: dict, system: str, with_coating: bool = True) -> tupl
         "slab": {**(config.get("slab") or {}), **(own.get("slab") or {})},
         "electrolyte": el,
         "stages": [st.as_dict() for st in protocol_stages(md)],
+        "electrode": _electrode(config, system, with_potential),
     }
     if with_coating:
         what["coating"] = own.get("coating")
-    return json.dumps(what, sort_keys=True), f"{own.get('coating') or 'bare Li'}, {protocol_name(md)} protocol", start
+    label = f"{own.get('coating') or 'bare Li'}, {protocol_name(md)} protocol"
+    if what["electrode"] is not None and with_potential:
+        label += f", {what['electrode'].get('potential_v', 0.0):+g} V"
+    return json.dumps(what, sort_keys=True), label, start
 
 
 def _start_estimate(reps: list[dict]) -> dict:

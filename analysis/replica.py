@@ -92,8 +92,9 @@ def surface_indices(top: md.Topology, xyz0, tol_nm: float = 0.01) -> np.ndarray:
 
 
 def coating_indices(top: md.Topology) -> np.ndarray:
-    """Atoms of the coating, in the order the coating was built: everything but Li metal and the ions."""
-    return top.select("not (resname LIM or resname TFS or resname LIP)")
+    """Atoms of the coating, in the order the coating was built: everything but Li metal (the working electrode LIM
+    and a constant-potential cell's counter electrode LIC) and the ions."""
+    return top.select("not (resname LIM or resname LIC or resname TFS or resname LIP)")
 
 
 def reference_indices(top: md.Topology, xyz0, reference: str) -> np.ndarray:

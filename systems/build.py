@@ -19,8 +19,9 @@ import openmm.app as app
 import openmm.unit as unit
 
 from systems import coating as coatings
-from systems import electrolyte
+from systems import electrode_cell, electrolyte
 from systems.files import atomic_path
+from systems.electrode import move_coulomb_into_electrode_force
 from systems.files import write_json
 from systems.md import load_system, minimize, save_system
 from systems.openmm_system import create_slab_system
@@ -70,20 +71,27 @@ def pack_system(
     coating_json=None,
     start: str = "random",
     start_layer_nm: float = 0.8,
+    counter_back_gap_nm: float | None = None,
 ) -> Structure:
     """Pack ``n_pairs`` LiTFSI around the fixed atoms and write the full structure and its geometry.
 
     ``coating_json`` (written with the coating) gives the coating atoms' Lennard-Jones sigma, from which their
     excluded volume is counted; without it UFF by element is used. ``start`` places the ions at random, or with
     the anions next to the surface or away from it (:func:`systems.electrolyte.start_placements`).
+
+    ``counter_back_gap_nm`` (constant-potential mode, :mod:`systems.electrode_cell`): a counter electrode, the slab
+    mirrored, closes the region at the wall's plane, and the cell closes behind the two electrodes with this gap,
+    the periodic boundary in its middle (the slab and coating move up by half the gap); no vacuum above, so
+    ``box_z_factor`` is not used. None: the neutral cell.
     """
     slab = read_pdb(slab_pdb)
     box = _slab_box(slab)
-    parts = [slab]
-    coating = None
-    if coating_pdb:
-        coating = read_pdb(coating_pdb)
-        parts.append(coating)
+    coating = read_pdb(coating_pdb) if coating_pdb else None
+    if counter_back_gap_nm is not None:
+        shift = np.array([0.0, 0.0, 0.5 * counter_back_gap_nm - slab.positions[:, 2].min()])
+        slab = slab.translated(shift)
+        coating = None if coating is None else coating.translated(shift)
+    parts = [slab] + ([coating] if coating is not None else [])
     fixed = combine(parts, box=box)
     z_surface = float(slab.positions[:, 2].max())
     z_lo = z_surface + clearance_nm
@@ -99,11 +107,23 @@ def pack_system(
         h = electrolyte.electrolyte_height_nm(n_pairs, density_g_cm3, area, excluded)
     z_hi = z_lo + h
     z_wall = z_hi + wall_offset_nm
-    lz = max(box_z_factor * z_wall, z_wall + 2 * cutoff_nm)
+    counter = None
+    if counter_back_gap_nm is None:
+        lz = max(box_z_factor * z_wall, z_wall + 2 * cutoff_nm)
+    else:
+        counter = electrode_cell.counter_electrode(slab, z_wall)
+        lz = electrode_cell.cell_height_nm(counter, counter_back_gap_nm, slab.positions[:, 2].min())
+        if lz < 2 * cutoff_nm:
+            raise ValueError(
+                f"the constant-potential cell is {lz:.3f} nm high, less than twice the cutoff {cutoff_nm} nm "
+                "(ConstantPotentialForce needs the cutoff at most half the box): pack more ion pairs"
+            )
     cell = np.array([box[0], box[1], lz])
     region = electrolyte.PackingRegion(z_lo, z_hi)
     placements = electrolyte.start_placements(start, n_pairs, region, start_layer_nm)
     structure = electrolyte.pack_electrolyte(fixed, n_pairs, region, cell, seed=seed, tolerance_nm=clearance_nm, log=log, placements=placements)
+    if counter is not None:
+        structure = combine([structure, counter], box=cell)
     structure.write_pdb(out_pdb)
     geometry = {
         "box_nm": cell.tolist(),
@@ -120,19 +140,46 @@ def pack_system(
         "start": start,
         "placements": [list(p) for p in placements],
     }
+    if counter is not None:
+        zc = counter.positions[:, 2]
+        geometry["counter_electrode"] = {
+            "z_face_nm": float(zc.min()),
+            "z_back_nm": float(zc.max()),
+            "back_gap_nm": float(counter_back_gap_nm),
+            "n_atoms": counter.n_atoms,
+        }
     write_json(out_geometry, geometry)
     return structure
 
 
-def assemble_system(packed_pdb, geometry_json, out_xml, coating_xml=None, lower_wall_nm=None, **settings):
+def assemble_system(packed_pdb, geometry_json, out_xml, coating_xml=None, lower_wall_nm=None, electrode=None, **settings):
     """Create the OpenMM System of a packed cell (with the coating's force field, if any) and serialise it.
 
     ``lower_wall_nm``: height of a floor on the mobile atoms above the top Li layer's plane (nm); none when None.
+    ``electrode``: None for the neutral Li slab, or the constant-potential settings (``potential_v`` of the working
+    electrode against the counter electrode, ``gaussian_width_nm``, ``thomas_fermi_scale_per_nm``, ``method``): the
+    cell's two Li slabs become electrodes and every charge moves into ConstantPotentialForce
+    (:func:`systems.electrode.move_coulomb_into_electrode_force`, :func:`systems.electrode_cell.applied_potentials`).
     """
     geometry = json.loads(Path(geometry_json).read_text())
     pdb = app.PDBFile(str(packed_pdb))
     z_floor = None if lower_wall_nm is None else geometry["z_surface_nm"] + float(lower_wall_nm)
+    if electrode is not None:
+        if "counter_electrode" not in geometry:
+            raise ValueError(f"{geometry_json} has no counter electrode: the cell was packed for a neutral electrode")
+        settings["dipole_correction"] = False  # the cell is periodic in z with no vacuum (module electrode_cell)
     system = create_slab_system(pdb.topology, coating_xml, z_wall_nm=geometry["z_wall_nm"], z_floor_nm=z_floor, **settings)
+    if electrode is not None:
+        work, counter = electrode_cell.electrode_atoms([a.residue.name for a in pdb.topology.atoms()])
+        applied = electrode_cell.applied_potentials(electrode["potential_v"], geometry["box_nm"][2])
+        move_coulomb_into_electrode_force(
+            system,
+            [(work.tolist(), applied["working_v"]), (counter.tolist(), applied["counter_v"])],
+            width_nm=electrode["gaussian_width_nm"],
+            thomas_fermi_scale_per_nm=electrode["thomas_fermi_scale_per_nm"],
+            field_v_per_nm=applied["field_v_per_nm"],
+            method=electrode["method"],
+        )
     save_system(system, out_xml)
     return system
 

@@ -27,6 +27,7 @@ import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
 
+from systems.slab import COUNTER_RESNAME, LI_METAL_RESNAME
 from systems.uff import uff_epsilon_kj, uff_sigma_nm
 
 FORCEFIELD_DIR = Path(__file__).resolve().parent.parent / "forcefields"
@@ -36,16 +37,19 @@ ONE_4PI_EPS0 = 138.935456
 #: force groups, so energies can be reported per term
 GROUP_BONDED, GROUP_COULOMB, GROUP_LJ, GROUP_WALL, GROUP_DIPOLE = 0, 1, 2, 3, 4
 
-#: the mobile residues; everything else (Li metal LIM, every coating component) is frozen
+#: the mobile residues; everything else (Li metal LIM and LIC, every coating component) is frozen
 ION_RESNAMES = ("TFS", "LIP")
 
 
-def forcefield_files(coating_xml=None) -> list[str]:
-    """The force-field XML files of a system: Li metal, TFSI-, Li+, and the coating's file (None for bare Li).
+def forcefield_files(coating_xml=None, counter_electrode: bool = False) -> list[str]:
+    """The force-field XML files of a system: Li metal, TFSI-, Li+, the coating's file (None for bare Li) and, for a
+    constant-potential cell, the counter electrode's residue.
 
     A coating's file is written by the workflow from its definition (:func:`systems.coating.forcefield_xml`).
     """
     paths = [FORCEFIELD_DIR / f for f in ("li_metal_uff.xml", "tfsi_clandp.xml", "li_ion_clandp.xml")]
+    if counter_electrode:
+        paths.append(FORCEFIELD_DIR / "li_counter_uff.xml")
     if coating_xml:
         paths.append(Path(coating_xml))
     for p in paths:
@@ -225,7 +229,8 @@ def create_slab_system(
         raise ValueError("topology has no periodic box")
     if switch_nm is not None and not 0 < switch_nm < cutoff_nm:
         raise ValueError(f"switching distance {switch_nm} nm must lie between 0 and the cutoff {cutoff_nm} nm")
-    ff = app.ForceField(*(xml_files or forcefield_files(coating_xml)))
+    counter = any(res.name == COUNTER_RESNAME for res in topology.residues())
+    ff = app.ForceField(*(xml_files or forcefield_files(coating_xml, counter_electrode=counter)))
     system = ff.createSystem(
         topology,
         nonbondedMethod=app.PME,
@@ -255,7 +260,7 @@ def create_slab_system(
         raise ValueError(f"ion_lennard_jones {ion_lennard_jones!r}: clandp or uff")
     if li_metal_epsilon_scale != 1.0:
         for i, r in enumerate(resname):
-            if r == "LIM":
+            if r in (LI_METAL_RESNAME, COUNTER_RESNAME):
                 q, s, e = nb.getParticleParameters(i)
                 nb.setParticleParameters(i, q, s, e * li_metal_epsilon_scale)
     for f in system.getForces():

@@ -15,6 +15,8 @@ from systems.structure import Structure
 LI_BCC_A_NM = 0.35275
 #: Residue name of a Li metal atom (one atom per residue, no bonds).
 LI_METAL_RESNAME = "LIM"
+#: Residue name of the counter electrode's Li atoms in a constant-potential cell (:mod:`systems.electrode_cell`).
+COUNTER_RESNAME = "LIC"
 
 
 def build_li_bcc100_slab(cells: int = 8, layers: int = 2, a_nm: float = LI_BCC_A_NM, z0_nm: float = 0.1) -> Structure:

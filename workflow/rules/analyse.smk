@@ -22,6 +22,25 @@ rule compute_rdf:
         "../scripts/compute_rdf.py"
 
 
+rule electrode_charge:
+    input:
+        system="results/{system}/{replica}/system.xml",
+        trajectory="results/{system}/{replica}/trajectory.xtc",
+        topology="results/{system}/{replica}/minimized.pdb",
+    output:
+        npz="results/{system}/{replica}/electrode_charge.npz",
+        summary="results/{system}/{replica}/electrode_charge.json",
+    log:
+        "logs/electrode_charge/{system}_{replica}.log",
+    conda:
+        "../envs/md.yaml"
+    threads: config["md"]["threads"]
+    params:
+        equilibration_fraction=config["analysis"]["equilibration_fraction"],
+    script:
+        "../scripts/electrode_charge.py"
+
+
 rule summarize:
     input:
         analyses=replica_analyses(),
@@ -144,6 +163,7 @@ rule compare:
         analyses=replica_analyses(),
         provenance=replica_provenance(),
         forcefields=all_forcefields(),
+        electrode=electrode_summaries(),
     output:
         statistics="results/statistics.json",
         sensitivity=report(
@@ -227,3 +247,26 @@ rule plot_start_independence:
         replicas=REPLICAS,
     script:
         "../scripts/plot_start_independence.py"
+
+
+rule plot_electrode:
+    input:
+        charges=expand(
+            "results/{system}/{replica}/electrode_charge.npz",
+            system=CONSTANT_POTENTIAL,
+            replica=REPLICAS,
+        ),
+        statistics="results/statistics.json",
+    output:
+        report(
+            "results/figures/electrode.png",
+            caption="../report/electrode.rst",
+            category="Figures",
+            labels={"figure": "electrode charge and CN against potential"},
+        ),
+    log:
+        "logs/plot_electrode/all.log",
+    conda:
+        "../envs/md.yaml"
+    script:
+        "../scripts/plot_electrode.py"

@@ -46,7 +46,7 @@ rule pack_electrolyte:
         "../envs/md.yaml"
     params:
         electrolyte=lambda wildcards: system_electrolyte(wildcards.system),
-        cell=config["cell"],
+        cell=lambda wildcards: system_cell(wildcards.system),
         cutoff_nm=config["forcefield"]["cutoff_nm"],
         seed=config["seed"],
         replica=replica_index,
@@ -58,7 +58,7 @@ rule assemble_system:
     input:
         pdb="results/{system}/{replica}/packed.pdb",
         geometry="results/{system}/{replica}/geometry.json",
-        forcefields=BASE_FORCEFIELDS,
+        forcefields=system_forcefields,
         coating_forcefield=coating_forcefield,
     output:
         "results/{system}/{replica}/system.xml",

@@ -12,10 +12,20 @@ from analysis.replica import ANALYSIS_VERSION
 from systems import coating as coatings
 from systems import protocol as protocols
 from systems.protocol import protocol_stages
+from systems.electrode_cell import back_gap_nm
 from systems.slab import build_li_bcc100_slab
+from systems.variants import electrode_section, expand_potentials
 
 validate(config, schema="../schemas/config.schema.yaml")
 _SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
+# a system with electrode.potentials_v becomes one system per potential (systems/variants.py); from here on
+# config holds the variants, so every rule and script sees ordinary systems
+try:
+    _expanded = expand_potentials(config)
+except ValueError as _err:
+    raise ValueError(str(_err)) from None
+config.clear()
+config.update(_expanded)
 
 
 def _whole_multiple(a, b):
@@ -51,7 +61,7 @@ REPLICAS = [f"r{k}" for k in range(config["replicas"])]
 
 
 wildcard_constraints:
-    system="|".join(SYSTEMS),
+    system="|".join(SYSTEMS),  # names are letters, digits and underscores (schema), no regex characters
     replica=r"r\d+",
 
 
@@ -71,6 +81,34 @@ def system_electrolyte(system):
 def system_md(system):
     """A system's ``md``: the top-level section with the system's own protocol and anneal over it."""
     return protocols.system_md(config, system)
+
+
+_ELECTRODE_KEYS = ("potential_v", "gaussian_width_nm", "thomas_fermi_scale_per_nm", "method")
+
+
+def system_electrode(system):
+    """A system's constant-potential settings (potential, width, Thomas-Fermi scale, method), or None for the
+    neutral Li slab (electrode.mode absent or neutral)."""
+    el = electrode_section(config, system)
+    if el.get("mode", "neutral") == "neutral":
+        return None
+    missing = [k for k in _ELECTRODE_KEYS if k not in el]
+    if missing:
+        raise ValueError(
+            f"config systems.{system}: electrode.mode constant_potential needs {missing} (top level or the "
+            "system's own electrode section; README, 'A polarisable electrode', says where the values come from)"
+        )
+    return {k: el[k] for k in _ELECTRODE_KEYS}
+
+
+def system_cell(system):
+    """The cell section as the packing sees it; a constant-potential system adds the counter electrode's back gap
+    (systems/electrode_cell.py), others get the section unchanged (so their params do not change)."""
+    if system_electrode(system) is None:
+        return config["cell"]
+    slab = system_slab(system)
+    gap = back_gap_nm(config["forcefield"]["cutoff_nm"], 0.5 * slab["lattice_a_nm"])
+    return {**config["cell"], "counter_back_gap_nm": gap}
 
 
 def check_protocol(system):
@@ -112,6 +150,7 @@ for _name in SYSTEMS:
         except jsonschema.ValidationError as _err:
             raise ValueError(f"config systems.{_name}.{_section}: {_err.message}") from None
     check_protocol(_name)
+    system_electrode(_name)
     _slab = system_slab(_name)
     _half = 0.5 * _slab["cells"] * _slab["lattice_a_nm"]
     if config["analysis"]["r_max_nm"] >= _half:
@@ -139,6 +178,8 @@ for _name in SYSTEMS:
 
 
 COATED = [s for s in SYSTEMS if s in COATING_FOLDERS]
+# systems whose Li is a constant-potential electrode (systems/electrode_cell.py)
+CONSTANT_POTENTIAL = [s for s in SYSTEMS if system_electrode(s) is not None]
 
 # systems that differ only in where the ions start: a config with any gets the start-independence figure
 START_GROUPS = start_groups(SYSTEMS, config)
@@ -191,9 +232,15 @@ def replica_provenance(wildcards=None):
     return expand("results/{system}/{replica}/provenance.json", system=SYSTEMS, replica=REPLICAS)
 
 
+def electrode_summaries(wildcards=None):
+    """The electrode-charge summaries of every constant-potential run (none for neutral systems)."""
+    return expand("results/{system}/{replica}/electrode_charge.json", system=CONSTANT_POTENTIAL, replica=REPLICAS)
+
+
 def all_forcefields(wildcards=None):
     """Every force-field file the configured systems use (their headers cite the sources)."""
-    return BASE_FORCEFIELDS + [f"results/{s}/coating.xml" for s in SYSTEMS if s in COATING_FOLDERS]
+    counter = [f"{FORCEFIELDS}/li_counter_uff.xml"] if any(system_electrode(s) for s in SYSTEMS) else []
+    return BASE_FORCEFIELDS + counter + [f"results/{s}/coating.xml" for s in SYSTEMS if s in COATING_FOLDERS]
 
 
 def system_settings(wildcards):
@@ -218,7 +265,17 @@ def system_settings(wildcards):
         settings["ion_lennard_jones"] = el["ion_lennard_jones"]
     if cell.get("lower_wall_nm") is not None:
         settings["lower_wall_nm"] = cell["lower_wall_nm"]
+    electrode = system_electrode(wildcards.system)
+    if electrode is not None:
+        settings["electrode"] = electrode
     return settings
+
+
+def system_forcefields(wildcards):
+    """The base force-field files, and the counter electrode's residue for a constant-potential system."""
+    if system_electrode(wildcards.system) is None:
+        return BASE_FORCEFIELDS
+    return BASE_FORCEFIELDS + [f"{FORCEFIELDS}/li_counter_uff.xml"]
 
 
 def paper_values():

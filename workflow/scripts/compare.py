@@ -18,5 +18,6 @@ compare_files(
     p.config,
     snakemake.input.forcefields,
     snakemake.output,
+    electrode_paths=snakemake.input.electrode,
 )
 print(open(snakemake.output.comparison).read())

@@ -27,5 +27,6 @@ structure = pack_system(
     log=sys.stdout,
     coating_json=info,
     start=p.electrolyte.get("start", "random"),  # absent: random, as before the key existed
+    counter_back_gap_nm=p.cell.get("counter_back_gap_nm"),  # a constant-potential cell only
 )
 print(f"packed {structure.n_atoms} atoms; geometry: {open(snakemake.output.geometry).read()}")
