@@ -371,3 +371,48 @@ def test_the_shipped_start_independence_configs_plan_every_start_and_protocol(tm
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config" / name), "--cores", "1"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert re.search(rf"run_nvt\s+{n_md}\b", r.stdout), r.stdout[-2000:]
+
+
+def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutral_systems_alone(tmp_path):
+    """electrode.potentials_v [-1, +1] on a tiny bare-Li system: two variants packed with a counter electrode, run,
+    their electrode charges solved per frame, one series in statistics.json and comparison.md, electrode.png. A
+    neutral system's params are those of a config without the electrode section: adding it reruns nothing there."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "tests/configs/tiny.yaml").read_text())
+    cfg["systems"] = {"bare_li": {"coating": None}}
+    cfg["replicas"] = 1
+    cfg["electrolyte"] = {"n_pairs": 20}  # a cell at least twice the cutoff high
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg))
+    cfg["systems"]["cp"] = {"coating": None, "electrode": {"mode": "constant_potential", "potentials_v": [-1.0, 1.0]}}
+    cfg["electrode"] = {"gaussian_width_nm": 0.0505, "thomas_fermi_scale_per_nm": 0.17, "method": "matrix"}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    sm = ["-s", str(ROOT / "Snakefile")]
+    r = _snakemake(sm + ["results/bare_li/r0/system.xml", "--configfile", "a.yaml", "--cores", "2"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = _snakemake(sm + ["-n", "results/bare_li/r0/system.xml", "--configfile", "c.yaml", "--rerun-triggers", "params"], tmp_path, timeout=300)
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
+    missing = dict(cfg, electrode={"method": "matrix"})
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(missing))
+    r = _snakemake(sm + ["-n", "--configfile", "m.yaml"], tmp_path, timeout=300)
+    assert r.returncode != 0 and "config systems.cp_m1V: electrode.mode constant_potential needs ['gaussian_width_nm', 'thomas_fermi_scale_per_nm']" in r.stdout + r.stderr
+    r = _snakemake(sm + ["--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (series,) = json.loads((tmp_path / "results/statistics.json").read_text())["potential_series"]
+    assert [p["potential_v"] for p in series["points"]] == [-1.0, 1.0]
+    assert [p["systems"] for p in series["points"]] == [["cp_m1V"], ["cp_p1V"]]
+    low, high = (p["charge_e"] for p in series["points"])
+    assert high - low > 0.2  # one packing, two potentials: 2 V more puts more positive charge on the working side
+    charge = json.loads((tmp_path / "results/cp_p1V/r0/electrode_charge.json").read_text())
+    assert sum(charge["working_layers_mean_e"]) == pytest.approx(charge["production"]["mean_e"], abs=1e-4)
+    assert charge["counter_mean_e"] == pytest.approx(-charge["production"]["mean_e"], abs=1e-3)
+    assert "## TFSI- at the surface against the electrode's potential" in (tmp_path / "results/comparison.md").read_text()
+    assert (tmp_path / "results/figures/electrode.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "results/bare_li/r0/electrode_charge.json").exists()
+
+
+@pytest.mark.parametrize("name, n_md, n_charge", [("electrode.yaml", 27, 27), ("electrode_cpu.yaml", 4, 3)])
+def test_the_shipped_electrode_configs_plan_every_potential(tmp_path, name, n_md, n_charge):
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config" / name), "--cores", "1"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert re.search(rf"run_nvt\s+{n_md}\b", r.stdout) and re.search(rf"electrode_charge\s+{n_charge}\b", r.stdout), r.stdout[-2000:]
