@@ -416,3 +416,47 @@ def test_an_explosion_before_the_first_checkpoint_is_recorded_as_one(built, tmp_
     assert "No checkpoint was committed yet: a rerun starts from the beginning" in r.stdout
     (attempt,) = _progress(d)["attempts"]
     assert attempt["stopped_by"].startswith("exploded by step")
+
+
+@pytest.fixture(scope="module")
+def built_constant_potential(tmp_path_factory):
+    """The same ions between the Li slab and a counter electrode, every charge in a ConstantPotentialForce (+1 V,
+    matrix method), as the electrode mode builds it (systems/electrode_cell.py)."""
+    from systems.electrode import move_coulomb_into_electrode_force
+    from systems.electrode_cell import applied_potentials, counter_electrode, electrode_atoms
+
+    d = tmp_path_factory.mktemp("built_cp")
+    up = np.array([0.0, 0.0, 0.525])  # the slab's lowest layer at half the 1.25 nm back gap
+    slab = build_li_bcc100_slab().translated(up)
+    ions = [build_tfsi().translated([0.7 + 1.4 * (k % 2), 0.7 + 1.4 * (k // 2), 0.9] + up) for k in range(4)]
+    ions += [build_li_ion().translated([1.4 * (k % 2), 1.4 * (k // 2), 1.4] + up) for k in range(4)]
+    counter = counter_electrode(slab, 2.5 + up[2])
+    lz = counter.positions[:, 2].max() + 1.25 - slab.positions[:, 2].min()
+    s = combine([slab] + ions + [counter], box=np.array([2.822, 2.822, lz]))
+    top = s.to_topology()
+    system = create_slab_system(top, None, z_wall_nm=2.5 + up[2], dipole_correction=False)
+    work, other = electrode_atoms(s.resnames)
+    v = applied_potentials(1.0, lz)
+    move_coulomb_into_electrode_force(system, [(work.tolist(), v["working_v"]), (other.tolist(), v["counter_v"])], width_nm=0.0505,
+                                      field_v_per_nm=v["field_v_per_nm"])  # fmt: skip
+    platform, props = select_platform("CPU", threads=1)
+    pos, _ = minimize(system, top, s.positions, platform, props, max_iterations=200)
+    save_system(system, d / "system.xml")
+    with open(d / "minimized.pdb", "w") as fh:
+        app.PDBFile.writeFile(top, pos * unit.nanometer, fh)
+    return d
+
+
+def test_a_constant_potential_run_killed_between_checkpoints_resumes_to_the_uninterrupted_trajectory(built_constant_potential, tmp_path):
+    """The electrode's charges are solved from the positions every step (matrix method), so they need no state of
+    their own in the checkpoint: a run killed at step 90 and resumed from step 60 is the uninterrupted one."""
+    ref = _copy_built(built_constant_potential, tmp_path / "ref")
+    r = run_md(ref)
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = _copy_built(built_constant_potential, tmp_path / "run")
+    r = run_md(d, fault="kill_after_step=90")
+    assert r.returncode == -signal.SIGKILL, r.stdout + r.stderr
+    r = run_md(d)
+    assert r.returncode == 0 and "resuming at step 60/200 from the checkpoint" in r.stdout, r.stdout + r.stderr
+    xyz, _ = check_complete(d)
+    np.testing.assert_array_equal(xyz, frames(ref)[0])
