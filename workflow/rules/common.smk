@@ -103,7 +103,8 @@ def system_electrode(system):
 
 def system_cell(system):
     """The cell section as the packing sees it; a constant-potential system adds the counter electrode's back gap
-    (systems/electrode_cell.py), others get the section unchanged (so their params do not change)."""
+    (systems/electrode_cell.py), others get the section unchanged (so their params do not change).
+    """
     if system_electrode(system) is None:
         return config["cell"]
     slab = system_slab(system)
@@ -234,13 +235,23 @@ def replica_provenance(wildcards=None):
 
 def electrode_summaries(wildcards=None):
     """The electrode-charge summaries of every constant-potential run (none for neutral systems)."""
-    return expand("results/{system}/{replica}/electrode_charge.json", system=CONSTANT_POTENTIAL, replica=REPLICAS)
+    return expand(
+        "results/{system}/{replica}/electrode_charge.json",
+        system=CONSTANT_POTENTIAL,
+        replica=REPLICAS,
+    )
 
 
 def all_forcefields(wildcards=None):
     """Every force-field file the configured systems use (their headers cite the sources)."""
-    counter = [f"{FORCEFIELDS}/li_counter_uff.xml"] if any(system_electrode(s) for s in SYSTEMS) else []
-    return BASE_FORCEFIELDS + counter + [f"results/{s}/coating.xml" for s in SYSTEMS if s in COATING_FOLDERS]
+    counter = (
+        [f"{FORCEFIELDS}/li_counter_uff.xml"] if any(system_electrode(s) for s in SYSTEMS) else []
+    )
+    return (
+        BASE_FORCEFIELDS
+        + counter
+        + [f"results/{s}/coating.xml" for s in SYSTEMS if s in COATING_FOLDERS]
+    )
 
 
 def system_settings(wildcards):
