@@ -118,8 +118,9 @@ def _bare_system(coatings: dict):
 
 def bare_partners(coatings: dict, config: dict | None = None) -> dict:
     """The bare system each coated system is set against: the bare one that differs from it in nothing but the
-    coating (same start, protocol, slab and electrolyte; :func:`analysis.independence.system_variant`), else the
-    first bare system of the config (None without one)."""
+    coating (same start, protocol, slab, electrolyte and electrode; :func:`analysis.independence.system_variant`),
+    else the first bare system with the same electrode (neutral, or the same potential and settings), else None: a
+    coated electrode at +1 V is never set against a neutral or a -1 V bare slab."""
     first = _bare_system(coatings)
     if config is None:
         return {s: first for s, c in coatings.items() if c}
@@ -128,12 +129,16 @@ def bare_partners(coatings: dict, config: dict | None = None) -> dict:
         key, _, start = independence.system_variant(config, system, with_coating=False)
         return key, start
 
+    def electrode(system):
+        return independence.electrode_key(config, system)
+
     bare = {s: what(s) for s, c in coatings.items() if not c}
     out = {}
     for system, coating in coatings.items():
         if coating:
             twins = [b for b, w in bare.items() if w == what(system)]
-            out[system] = twins[0] if twins else first
+            same_electrode = [b for b in bare if electrode(b) == electrode(system)]
+            out[system] = twins[0] if twins else (same_electrode[0] if same_electrode else None)
     return out
 
 

@@ -21,9 +21,6 @@ import json
 import math
 
 import numpy as np
-from scipy import stats
-
-from analysis.stats import replica_agreement
 
 STARTS = ("anions_near", "random", "anions_far")
 
@@ -34,13 +31,13 @@ def protocol_name(md: dict) -> str:
     return spec if isinstance(spec, str) else f"custom ({len(spec)} stages)"
 
 
-def _electrode(config: dict, system: str, with_potential: bool) -> dict | None:
+def electrode_key(config: dict, system: str, with_potential: bool = True) -> dict | None:
     """A system's electrode as a grouping key: None for the neutral slab, else its settings (the potential unless
     ``with_potential`` is false)."""
-    from systems.variants import electrode_section
+    from systems.variants import electrode_section, is_constant_potential
 
     el = electrode_section(config, system)
-    if el.get("mode", "neutral") == "neutral":
+    if not is_constant_potential(el):
         return None
     el.pop("potentials_v", None)
     if not with_potential:
@@ -68,7 +65,7 @@ def system_variant(config: dict, system: str, with_coating: bool = True, with_po
         "slab": {**(config.get("slab") or {}), **(own.get("slab") or {})},
         "electrolyte": el,
         "stages": [st.as_dict() for st in protocol_stages(md)],
-        "electrode": _electrode(config, system, with_potential),
+        "electrode": electrode_key(config, system, with_potential),
     }
     if with_coating:
         what["coating"] = own.get("coating")
@@ -119,6 +116,10 @@ def start_independence(groups: list[dict]) -> list[dict]:
         ``p_value``; NaN without both extremes), ``all_runs`` (Cochran's Q over every run of the group),
         ``all_block_errors_plateaued`` and ``verdict``.
     """
+    from scipy import stats  # here, not at the top: the Snakefile imports this module for start_groups alone
+
+    from analysis.stats import replica_agreement
+
     rows = []
     for g in groups:
         starts = {st: _start_estimate(g["runs"][st]) for st in STARTS if st in g["runs"]}

@@ -17,12 +17,12 @@ from analysis.independence import system_variant
 def potential_series(systems, config: dict) -> list[dict]:
     """The series of ``systems`` that differ only in their potential (those with at least one constant-potential
     system): ``label`` and ``systems`` (potential in V -> system names, ascending)."""
-    from systems.variants import electrode_section
+    from systems.variants import electrode_section, is_constant_potential
 
     series: dict[str, dict] = {}
     for system in systems:
         el = electrode_section(config, system)
-        if el.get("mode", "neutral") != "constant_potential":
+        if not is_constant_potential(el):
             continue
         key, label, start = system_variant(config, system, with_potential=False)
         entry = series.setdefault(key + start, {"label": f"{label}, start {start}", "systems": {}})

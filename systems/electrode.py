@@ -4,6 +4,9 @@ OpenMM (since 8.4) implements the periodic finite-field constant-potential metho
 123, 195501 (2019)): every atom of an electrode carries a Gaussian charge whose magnitude is solved, every step, so
 that the electrode sits at its potential; the cell is periodic in all three directions (no vacuum), and a
 potential difference is applied either as electrode potentials or as a uniform external field E = -dPsi / Lz.
+(In this module's closed forms dPsi is the drop the field puts across the gap that holds the periodic boundary; the
+workflow's cell applies both at once, E = +dPsi / Lz with the working electrode at dPsi, so that its dPsi lies across
+the electrolyte instead: :func:`systems.electrode_cell.applied_potentials`.)
 Every charge of the System must live in this one force (it has no Lennard-Jones; LJ stays in another force).
 
 This module builds the force from plain arrays and gives the closed-form results a user (and the tests) can hold

@@ -11,11 +11,22 @@ from __future__ import annotations
 import copy
 
 
+def is_constant_potential(section: dict | None) -> bool:
+    """Whether an electrode section (:func:`electrode_section`) makes the Li slab a constant-potential electrode; the
+    one test of the mode every part of the workflow uses (absent or ``neutral``: the neutral slab)."""
+    return (section or {}).get("mode", "neutral") == "constant_potential"
+
+
 def potential_tag(potential_v: float) -> str:
-    """``m1V``, ``0V``, ``p0p5V``: a potential as a name part (letters, digits and underscores only)."""
-    v = float(potential_v)
-    sign = "m" if v < 0 else ("p" if v > 0 else "")
-    return f"{sign}{abs(v):g}V".replace(".", "p")
+    """``m1V``, ``0V``, ``p0p5V``, ``p0p025V``: a potential in whole millivolts as a name part (letters, digits and
+    underscores only). Raises ValueError for a potential that is not a whole number of millivolts (two such values
+    could share a name)."""
+    mv = float(potential_v) * 1000.0
+    if abs(mv - round(mv)) > 1e-6:
+        raise ValueError(f"electrode potential {potential_v} V is not a whole number of millivolts")
+    mv = int(round(mv))
+    sign = "m" if mv < 0 else ("p" if mv > 0 else "")
+    return f"{sign}{abs(mv) / 1000:.3f}".rstrip("0").rstrip(".").replace(".", "p") + "V"
 
 
 def electrode_section(config: dict, system: str) -> dict:
@@ -26,19 +37,26 @@ def electrode_section(config: dict, system: str) -> dict:
 def expand_potentials(config: dict) -> dict:
     """A copy of ``config`` with every system that lists ``potentials_v`` replaced by one system per potential.
 
-    Raises ValueError for a repeated potential, a list on a neutral electrode, or a variant name that is taken.
+    A neutral system (its merged mode absent or ``neutral``) ignores a top-level list. Raises ValueError for a
+    repeated potential, a potential that is not whole millivolts, a list in a neutral system's own section, or a
+    variant name that is taken.
     """
     out = copy.deepcopy(config)
     systems, renamed = {}, {}
     for name, own in config["systems"].items():
         el = electrode_section(config, name)
         values = el.get("potentials_v")
+        if values is not None and not is_constant_potential(el):
+            if "potentials_v" in (own.get("electrode") or {}):
+                raise ValueError(f"config systems.{name}: electrode.potentials_v needs electrode.mode: constant_potential")
+            values = None  # a neutral system beside constant-potential ones: the top-level list is not its
         if values is None:
             systems[name] = copy.deepcopy(own)
             continue
-        if el.get("mode", "neutral") != "constant_potential":
-            raise ValueError(f"config systems.{name}: electrode.potentials_v needs electrode.mode: constant_potential")
-        tags = [potential_tag(v) for v in values]
+        try:
+            tags = [potential_tag(v) for v in values]
+        except ValueError as err:
+            raise ValueError(f"config systems.{name}: {err}") from None
         if len(set(tags)) != len(tags):
             raise ValueError(f"config systems.{name}: electrode.potentials_v {values} repeats a potential")
         renamed[name] = []

@@ -92,8 +92,11 @@ def test_potential_variants_are_named_and_run_systems_follows():
         "electrode": {"mode": "constant_potential", "potentials_v": [-1.0, 0.0, 0.5], "gaussian_width_nm": 0.05},
         "run_systems": ["bare"],
     }
+    # a neutral system beside them ignores the top-level list; a list in its own section is refused
+    assert expand_potentials(cfg)["systems"]["neutral"] == cfg["systems"]["neutral"]
+    own_list = {**cfg, "systems": {**cfg["systems"], "neutral": {"coating": None, "electrode": {"mode": "neutral", "potentials_v": [1.0]}}}}
     with pytest.raises(ValueError, match="neutral.*needs electrode.mode: constant_potential"):
-        expand_potentials(cfg)
+        expand_potentials(own_list)
     cfg["systems"].pop("neutral")
     out = expand_potentials(cfg)
     assert list(out["systems"]) == ["bare_m1V", "bare_0V", "bare_p0p5V"]
@@ -101,11 +104,13 @@ def test_potential_variants_are_named_and_run_systems_follows():
     assert out["run_systems"] == ["bare_m1V", "bare_0V", "bare_p0p5V"]
     assert "potentials_v" not in out["electrode"] and cfg["electrode"]["potentials_v"] == [-1.0, 0.0, 0.5]  # input untouched
     assert expand_potentials(out) == out  # expanding twice changes nothing (a spawned job parses the config again)
-    assert potential_tag(-0.25) == "m0p25V"
+    assert [potential_tag(v) for v in (-0.25, 0.0, -0.0, 2.0, 0.025, 1e-3, 12.5)] == ["m0p25V", "0V", "0V", "p2V", "p0p025V", "p0p001V", "p12p5V"]
+    with pytest.raises(ValueError, match="not a whole number of millivolts"):
+        potential_tag(1e-5)  # would share a name with 0 V
     with pytest.raises(ValueError, match="repeats a potential"):
         expand_potentials({**cfg, "electrode": {**cfg["electrode"], "potentials_v": [1.0, 1]}})
     with pytest.raises(ValueError, match="is also a system"):
-        expand_potentials({**cfg, "systems": {**cfg["systems"], "bare_0V": {"coating": None, "electrode": {"mode": "neutral", "potentials_v": None}}}})
+        expand_potentials({**cfg, "systems": {**cfg["systems"], "bare_0V": {"coating": None}}})
 
 
 def test_a_constant_potential_cell_is_packed_closed_and_built_with_every_charge_in_the_electrode_force(tmp_path):

@@ -226,3 +226,13 @@ def test_each_coated_system_is_set_against_the_bare_system_that_differs_from_it_
         "mof_uff": "near",  # no bare system with UFF ions: the first bare system, as before
     }  # fmt: skip
     assert set(bare_partners(coatings).values()) == {"near"}  # without the config: the first bare system
+    # an electrode at a potential is set only against a bare electrode at that potential, never the neutral slab
+    cp = {"mode": "constant_potential", "gaussian_width_nm": 0.0505, "thomas_fermi_scale_per_nm": 0.17, "method": "matrix"}
+    cfg["systems"].update(
+        bare_p1V={"coating": None, "electrode": dict(cp, potential_v=1.0)},
+        mof_p1V_uff={"coating": "nh2_mil101_fe", "electrolyte": {"ion_lennard_jones": "uff"}, "electrode": dict(cp, potential_v=1.0)},
+        mof_m1V={"coating": "nh2_mil101_fe", "electrode": dict(cp, potential_v=-1.0)},
+    )
+    coatings = {name: s["coating"] for name, s in cfg["systems"].items()}
+    partners = bare_partners(coatings, cfg)
+    assert partners["mof_p1V_uff"] == "bare_p1V" and partners["mof_m1V"] is None and partners["mof_uff"] == "near"

@@ -383,6 +383,7 @@ def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutra
     cfg["systems"] = {"bare_li": {"coating": None}}
     cfg["replicas"] = 1
     cfg["electrolyte"] = {"n_pairs": 20}  # a cell at least twice the cutoff high
+    cfg["cell"] = {"lower_wall_nm": 0.0}
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg))
     cfg["systems"]["cp"] = {"coating": None, "electrode": {"mode": "constant_potential", "potentials_v": [-1.0, 1.0]}}
     cfg["electrode"] = {"gaussian_width_nm": 0.0505, "thomas_fermi_scale_per_nm": 0.17, "method": "matrix"}
@@ -392,10 +393,16 @@ def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutra
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r = _snakemake(sm + ["-n", "results/bare_li/r0/system.xml", "--configfile", "c.yaml", "--rerun-triggers", "params"], tmp_path, timeout=300)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
-    missing = dict(cfg, electrode={"method": "matrix"})
-    (tmp_path / "m.yaml").write_text(yaml.safe_dump(missing))
-    r = _snakemake(sm + ["-n", "--configfile", "m.yaml"], tmp_path, timeout=300)
-    assert r.returncode != 0 and "config systems.cp_m1V: electrode.mode constant_potential needs ['gaussian_width_nm', 'thomas_fermi_scale_per_nm']" in r.stdout + r.stderr
+    bad = {  # refused before any job, naming the system and what is wrong
+        "config systems.cp_m1V: electrode.mode constant_potential needs ['gaussian_width_nm', 'thomas_fermi_scale_per_nm']": dict(cfg, electrode={"method": "matrix"}),
+        "config systems.cp_m1V: electrode.mode constant_potential needs cell.lower_wall_nm": dict(cfg, cell={}),
+        "config systems.cp.electrode: 'constant-potential' is not one of": dict(cfg, systems={"cp": {"coating": None, "electrode": {"mode": "constant-potential", "potentials_v": [1.0]}}}),
+        "config systems.cp: electrode potential 0.0005 V is not a whole number of millivolts": dict(cfg, systems={"cp": {"coating": None, "electrode": {"mode": "constant_potential", "potentials_v": [0.0005]}}}),
+    }  # fmt: skip
+    for message, variant in bad.items():
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump(variant))
+        r = _snakemake(sm + ["-n", "--configfile", "bad.yaml"], tmp_path, timeout=300)
+        assert r.returncode != 0 and message in r.stdout + r.stderr, (message, (r.stdout + r.stderr)[-1500:])
     r = _snakemake(sm + ["--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (series,) = json.loads((tmp_path / "results/statistics.json").read_text())["potential_series"]
@@ -411,7 +418,7 @@ def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutra
     assert not (tmp_path / "results/bare_li/r0/electrode_charge.json").exists()
 
 
-@pytest.mark.parametrize("name, n_md, n_charge", [("electrode.yaml", 27, 27), ("electrode_cpu.yaml", 4, 3)])
+@pytest.mark.parametrize("name, n_md, n_charge", [("electrode.yaml", 27, 27), ("electrode_cpu.yaml", 5, 4)])
 def test_the_shipped_electrode_configs_plan_every_potential(tmp_path, name, n_md, n_charge):
     r = _snakemake(["-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(ROOT / "config" / name), "--cores", "1"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

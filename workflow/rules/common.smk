@@ -14,12 +14,22 @@ from systems import protocol as protocols
 from systems.protocol import protocol_stages
 from systems.electrode_cell import back_gap_nm
 from systems.slab import build_li_bcc100_slab
-from systems.variants import electrode_section, expand_potentials
+from systems.variants import electrode_section, expand_potentials, is_constant_potential
 
 validate(config, schema="../schemas/config.schema.yaml")
 _SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
 # a system with electrode.potentials_v becomes one system per potential (systems/variants.py); from here on
 # config holds the variants, so every rule and script sees ordinary systems
+for _name, _own in config[
+    "systems"
+].items():  # each system's own electrode keys, before they make variants
+    try:
+        jsonschema.validate(
+            {**(config.get("electrode") or {}), **((_own or {}).get("electrode") or {})},
+            _SCHEMA["properties"]["electrode"],
+        )
+    except jsonschema.ValidationError as _err:
+        raise ValueError(f"config systems.{_name}.electrode: {_err.message}") from None
 try:
     _expanded = expand_potentials(config)
 except ValueError as _err:
@@ -90,13 +100,19 @@ def system_electrode(system):
     """A system's constant-potential settings (potential, width, Thomas-Fermi scale, method), or None for the
     neutral Li slab (electrode.mode absent or neutral)."""
     el = electrode_section(config, system)
-    if el.get("mode", "neutral") == "neutral":
+    if not is_constant_potential(el):
         return None
     missing = [k for k in _ELECTRODE_KEYS if k not in el]
     if missing:
         raise ValueError(
             f"config systems.{system}: electrode.mode constant_potential needs {missing} (top level or the "
             "system's own electrode section; README, 'A polarisable electrode', says where the values come from)"
+        )
+    if config["cell"].get("lower_wall_nm") is None:
+        raise ValueError(
+            f"config systems.{system}: electrode.mode constant_potential needs cell.lower_wall_nm (0.0: a floor on "
+            "the top Li plane): a Li+ that crosses the porous two-layer slab would reach the empty gap behind the "
+            "electrodes, where the applied field's energy jumps by e dPsi across the periodic boundary"
         )
     return {k: el[k] for k in _ELECTRODE_KEYS}
 
