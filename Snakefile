@@ -18,6 +18,19 @@ include: "workflow/rules/analyse.smk"
 include: "workflow/rules/benchmark.smk"
 
 
+# Figures take seconds and no GPU: with --executor slurm they run where snakemake runs, not as queued jobs
+localrules:
+    all,
+    plot_coatings,
+    plot_rdf,
+    plot_site_rdf,
+    plot_density_profiles,
+    plot_msd,
+    plot_convergence,
+    plot_start_independence,
+    plot_electrode,
+
+
 rule all:
     input:
         "results/summary.csv",
