@@ -460,3 +460,24 @@ def test_a_constant_potential_run_killed_between_checkpoints_resumes_to_the_unin
     assert r.returncode == 0 and "resuming at step 60/200 from the checkpoint" in r.stdout, r.stdout + r.stderr
     xyz, _ = check_complete(d)
     np.testing.assert_array_equal(xyz, frames(ref)[0])
+    # the analysis re-solves each frame's charges from the XTC (analysis/electrode_charge.py): its last frame, the
+    # run's last step, holds the charges of the run's own final state to the XTC's 0.001 nm precision
+    import openmm as mm
+
+    from analysis.electrode_charge import electrode_charges
+    from systems.electrode import solved_charges
+    from systems.electrode_cell import electrode_atoms
+    from systems.md import load_system
+
+    result = electrode_charges(d / "system.xml", d / "trajectory.xtc", d / "minimized.pdb", threads=1)
+    system = load_system(d / "system.xml")
+    force = next(f for f in system.getForces() if isinstance(f, mm.ConstantPotentialForce))
+    state = mm.XmlSerializer.deserialize((d / "final_state.xml").read_text())
+    ctx = mm.Context(system, mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("CPU"), {"Threads": "1"})
+    ctx.setPeriodicBoxVectors(*state.getPeriodicBoxVectors())
+    ctx.setPositions(state.getPositions())
+    q = solved_charges(force, ctx)
+    work, counter = electrode_atoms([a.residue.name for a in app.PDBFile(str(d / "minimized.pdb")).topology.atoms()])
+    assert result["working_e"][-1] == pytest.approx(q[work].sum(), abs=2e-3)
+    assert result["counter_e"][-1] == pytest.approx(q[counter].sum(), abs=2e-3)
+    assert q[work].sum() > 0.05  # +1 V: a charge the comparison could miss by a unit or a sign
