@@ -397,6 +397,7 @@ def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutra
         "config systems.cp_m1V: electrode.mode constant_potential needs ['gaussian_width_nm', 'thomas_fermi_scale_per_nm']": dict(cfg, electrode={"method": "matrix"}),
         "config systems.cp_m1V: electrode.mode constant_potential needs cell.lower_wall_nm": dict(cfg, cell={}),
         "config systems.cp.electrode: 'constant-potential' is not one of": dict(cfg, systems={"cp": {"coating": None, "electrode": {"mode": "constant-potential", "potentials_v": [1.0]}}}),
+        "config analysis.r_max_nm must be below 1.253 nm for the constant-potential system cp_m1V": dict(cfg, forcefield={"cutoff_nm": 0.9}, analysis={"r_max_nm": 1.3}),
         "config systems.cp: electrode potential 0.0005 V is not a whole number of millivolts": dict(cfg, systems={"cp": {"coating": None, "electrode": {"mode": "constant_potential", "potentials_v": [0.0005]}}}),
     }  # fmt: skip
     for message, variant in bad.items():

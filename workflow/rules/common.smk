@@ -174,6 +174,18 @@ for _name in SYSTEMS:
         raise ValueError(
             f"config analysis.r_max_nm must be below half the lateral cell of system {_name} ({_half:.3f} nm)"
         )
+    if system_electrode(_name) is not None:
+        # an ion reaches the periodic image of the working electrode's top layer across the counter electrode (its
+        # layers on and above the wall) and the back gap, at no less than their sum: the g(r) must stop short of it
+        _image = (
+            system_cell(_name)["counter_back_gap_nm"]
+            + 2 * (_slab["layers"] - 1) * 0.5 * _slab["lattice_a_nm"]
+        )
+        if config["analysis"]["r_max_nm"] >= _image:
+            raise ValueError(
+                f"config analysis.r_max_nm must be below {_image:.3f} nm for the constant-potential system {_name}: "
+                "farther out an ion's g(r) would count the working electrode's image behind the counter electrode"
+            )
 
 # Every coating is read, built and checked now, before any job runs: a bad definition stops the workflow
 # with the file and field at fault, and nothing in results/ is touched.
