@@ -89,7 +89,7 @@ def test_welch_p_value_is_two_sided():
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory):
     """A Li slab and 30 TFSI- (no Li+), as a PDB; the N atom of each anion is its reference point."""
-    from systems.electrolyte import build_tfsi
+    from systems.molecules import build_tfsi
     from systems.slab import build_li_bcc100_slab
     from systems.structure import combine
 

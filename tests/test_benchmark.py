@@ -35,7 +35,7 @@ def test_steps_are_whole_frame_intervals(sps, every, min_s, fixed, expected):
 
 
 def test_synthetic_trajectory_keeps_fixed_atoms_and_moves_the_rest(tmp_path):
-    from systems.electrolyte import build_li_ion, build_tfsi
+    from systems.molecules import build_li_ion, build_tfsi
     from systems.slab import build_li_bcc100_slab
     from systems.structure import combine
 
@@ -87,7 +87,7 @@ def test_benchmark_tiny_mode_writes_sane_csv(tmp_path):
 
 def test_force_profile_times_the_system_with_each_force_removed(tmp_path):
     from systems.benchmark import force_profile
-    from systems.electrolyte import build_li_ion, build_tfsi
+    from systems.molecules import build_li_ion, build_tfsi
     from systems.md import save_system
     from systems.openmm_system import create_slab_system
     from systems.slab import build_li_bcc100_slab

@@ -11,11 +11,11 @@ from systems.electrolyte import (
     LITFSI_MOLAR_MASS,
     PackingError,
     PackingRegion,
-    build_tfsi,
     check_clearance,
     electrolyte_height_nm,
     pack_electrolyte,
 )
+from systems.molecules import build_tfsi
 from systems.slab import build_li_bcc100_slab, top_layer_indices
 from systems.structure import combine, minimum_image_distances, read_pdb
 from systems.uff import uff_sigma_nm

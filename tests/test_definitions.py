@@ -15,7 +15,7 @@ import pytest
 from analysis.compare import cn_series, penetration_table, sensitivity
 from analysis.replica import analyse_replica
 from analysis.summary import closest_approach, pooled_curves
-from systems.electrolyte import build_li_ion, build_tfsi
+from systems.molecules import build_li_ion, build_tfsi
 from systems.slab import build_li_bcc100_slab
 from systems.structure import Structure, combine
 

@@ -155,7 +155,7 @@ def test_the_total_charge_holds_and_the_force_is_the_gradient_of_the_energy_as_a
 
 def _ion_pair_cell():
     """Bare two-layer Li slab, one TFSI- and one Li+ above it, as the workflow builds it (Yeh-Berkowitz on)."""
-    from systems.electrolyte import build_li_ion, build_tfsi
+    from systems.molecules import build_li_ion, build_tfsi
     from systems.openmm_system import create_slab_system
     from systems.slab import build_li_bcc100_slab
     from systems.structure import combine

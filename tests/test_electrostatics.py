@@ -81,7 +81,7 @@ def test_the_floor_holds_a_li_ion_pushed_into_the_slab(floor):
     """A Li+ pushed down at 300 kJ/mol/nm crosses the porous two-layer UFF slab at 298 K without the floor
     (model-review.md: a 5.3 kJ/mol barrier), and with the floor on the top-layer plane it stays above the plane,
     less the push over the stiffness (0.06 nm) and a few thermal widths."""
-    from systems.electrolyte import build_li_ion
+    from systems.molecules import build_li_ion
     from systems.openmm_system import create_slab_system
     from systems.slab import build_li_bcc100_slab
     from systems.structure import combine

@@ -9,7 +9,7 @@ import openmm.unit as unit
 import pytest
 
 from systems import mil101
-from systems.electrolyte import build_li_ion, build_tfsi
+from systems.molecules import build_li_ion, build_tfsi
 from systems.openmm_system import FORCEFIELD_DIR, GROUP_LJ, create_slab_system
 from systems.structure import combine
 

@@ -7,7 +7,7 @@ import openmm as mm
 import openmm.unit as unit
 import pytest
 
-from systems.electrolyte import build_li_ion, build_tfsi
+from systems.molecules import build_li_ion, build_tfsi
 from systems.md import SimulationExploded, minimize, run_nvt, steps_for
 from systems.openmm_system import create_slab_system, frozen_indices
 from systems.platforms import PlatformUnavailable, available_platforms, select_platform

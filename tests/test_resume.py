@@ -19,7 +19,7 @@ import openmm.unit as unit
 import pytest
 from mdtraj.formats import XTCTrajectoryFile
 
-from systems.electrolyte import build_li_ion, build_tfsi
+from systems.molecules import build_li_ion, build_tfsi
 from systems.md import minimize, save_system
 from systems.openmm_system import create_slab_system
 from systems.platforms import select_platform

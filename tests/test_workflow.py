@@ -346,7 +346,7 @@ def test_a_systems_start_and_protocol_reach_its_packing_and_its_md_and_a_hot_one
         cut = min(hi for sp, n, lo, hi in geometry["placements"] if lo == min(p[2] for p in geometry["placements"]))
         pdb = (tmp_path / f"results/{system}/r0/packed.pdb").read_text().splitlines()
         atoms = [(l[17:20].strip(), float(l[46:54]) / 10) for l in pdb if l.startswith(("ATOM", "HETATM"))]
-        lowest_anion = min(z for res, z in atoms if res == "TFS")  # electrolyte.TFSI_RESNAME
+        lowest_anion = min(z for res, z in atoms if res == "TFS")  # molecules.TFSI_RESNAME
         # packmol keeps whole molecules inside their box to within its tolerance (the clearance)
         assert (lowest_anion < cut - cfg_clearance) == anions_in_layer, (system, lowest_anion, cut)
     stages = {s: [st["name"] for st in json.loads((tmp_path / f"results/{s}/r0/provenance.json").read_text())["protocol"]["stages"]] for s in ("near", "far")}
@@ -357,7 +357,8 @@ def test_a_systems_start_and_protocol_reach_its_packing_and_its_md_and_a_hot_one
     assert json.loads((tmp_path / "results/statistics.json").read_text())["start_independence"] == []
     cfg["systems"]["far"].pop("md")  # now they differ only in their start: one group, one cutoff
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)  # all
+    targets = ["results/figures/start_independence.png", "results/comparison.md"]
+    r = _snakemake(["-s", str(ROOT / "Snakefile"), "--configfile", "c.yaml", "--cores", "2", *targets], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (tmp_path / "results/figures/start_independence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (row,) = json.loads((tmp_path / "results/statistics.json").read_text())["start_independence"]
@@ -404,7 +405,7 @@ def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutra
         (tmp_path / "bad.yaml").write_text(yaml.safe_dump(variant))
         r = _snakemake(sm + ["-n", "--configfile", "bad.yaml"], tmp_path, timeout=300)
         assert r.returncode != 0 and message in r.stdout + r.stderr, (message, (r.stdout + r.stderr)[-1500:])
-    r = _snakemake(sm + ["--configfile", "c.yaml", "--cores", "2"], tmp_path, timeout=600)
+    r = _snakemake(sm + ["--configfile", "c.yaml", "--cores", "2", "results/comparison.md", "results/figures/electrode.png"], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (series,) = json.loads((tmp_path / "results/statistics.json").read_text())["potential_series"]
     assert [p["potential_v"] for p in series["points"]] == [-1.0, 1.0]
