@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from systems.molecules import build_li_ion, build_tfsi
+from systems.molecules import LITFSI_MOLAR_MASS, build_li_ion, build_tfsi
 from systems.structure import Structure, combine, minimum_image_distances, read_pdb
 
-#: Molar mass of LiTFSI, g/mol (Li 6.941 + TFSI 280.15).
-LITFSI_MOLAR_MASS = 6.941 + 14.007 + 2 * 32.066 + 4 * 15.999 + 2 * 12.011 + 6 * 18.998
 AVOGADRO = 6.02214076e23
 
 @dataclass

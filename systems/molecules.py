@@ -14,6 +14,8 @@ from systems.structure import Structure
 
 TFSI_RESNAME = "TFS"
 LI_ION_RESNAME = "LIP"
+#: Molar mass of LiTFSI, g/mol (Li 6.941 + TFSI 280.15).
+LITFSI_MOLAR_MASS = 6.941 + 14.007 + 2 * 32.066 + 4 * 15.999 + 2 * 12.011 + 6 * 18.998
 
 # CL&P equilibrium geometry (nm, degrees)
 _R = {"NS": 0.1570, "SO": 0.1437, "SC": 0.1818, "CF": 0.1323}
