@@ -230,6 +230,26 @@ def run_stage(sim: app.Simulation, folder: WorkFolder, *, n_steps: int, every: i
             last = now
 
 
+#: steps between two Monte Carlo volume moves of an NPT stage (OpenMM's default)
+BAROSTAT_INTERVAL = 25
+
+
+def with_barostat(system: mm.System, pressure_bar: float, temperature_k: float, seed: int, end_temperature_k=None) -> mm.System:
+    """A copy of ``system`` with a MonteCarloBarostat (``pressure_bar``, ``temperature_k``, seed from ``seed``).
+
+    Raises ValueError for a ramp (the barostat's temperature is fixed) and for a System with frozen (massless)
+    atoms: the barostat scales molecules' centres, and would move a fixed slab with the box."""
+    if end_temperature_k is not None:
+        raise ValueError("an NPT stage holds one temperature: the barostat's is fixed")
+    if any(system.getParticleMass(i).value_in_unit(unit.dalton) == 0 for i in range(system.getNumParticles())):
+        raise ValueError("NPT needs a System without frozen atoms: the barostat would move them with the box (a slab cell is NVT)")
+    copy = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
+    barostat = mm.MonteCarloBarostat(pressure_bar * unit.bar, temperature_k * unit.kelvin, BAROSTAT_INTERVAL)
+    barostat.setRandomNumberSeed(int(seed) % 2147483647 or 1)
+    copy.addForce(barostat)
+    return copy
+
+
 def mobile_indices(system: mm.System) -> list[int]:
     """Indices of the particles that move (mass > 0; the slab and coating have mass 0)."""
     return [i for i in range(system.getNumParticles()) if system.getParticleMass(i).value_in_unit(unit.dalton) > 0]
@@ -272,8 +292,14 @@ def run_nvt(
     end_temperature_k: float | None = None,
     start_state: mm.State | None = None,
     finished_keys=None,
+    pressure_bar: float | None = None,
 ) -> dict:
     """NVT Langevin dynamics (LangevinMiddleIntegrator) with an XTC trajectory and a CSV state log; resumable.
+    With ``pressure_bar``, NPT: a MonteCarloBarostat at that pressure and ``temperature_k`` (one move every
+    :data:`BAROSTAT_INTERVAL` steps, its seed the attempt's integrator seed) joins a copy of the System, the state log
+    gains the box volume and the density, and every frame of the XTC carries its box. A resumed NPT run is the
+    uninterrupted one up to its checkpoint and a valid continuation after it, not the same frames: OpenMM's
+    checkpoint does not hold the barostat's random numbers.
 
     One frame is written every ``frame_interval_ps`` (the first at ``frame_interval_ps``, none at t = 0), so
     a run has ``length_ps / frame_interval_ps`` frames. Positions are written unwrapped (molecules are not
@@ -319,10 +345,19 @@ def run_nvt(
     dynamics = dict(temperature_k=temperature_k, timestep_fs=timestep_fs, friction_per_ps=friction_per_ps, frame_interval_ps=frame_interval_ps, seed=int(seed))
     if end_temperature_k is not None:  # a ramp: its end and its length set the temperature at every step
         dynamics.update(end_temperature_k=end_temperature_k, ramp_steps=n_steps)
+    if pressure_bar is not None:
+        system = with_barostat(system, pressure_bar, temperature_k, int(seed), end_temperature_k)
+        dynamics.update(pressure_bar=float(pressure_bar), barostat_interval=BAROSTAT_INTERVAL)
+    start_box = None
     if start_state is not None:  # a stage that continues another: its start is that stage's end, velocities included
         positions_nm = start_state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         velocities = start_state.getVelocities(asNumpy=True).value_in_unit(unit.nanometer / unit.picosecond)
         dynamics["start_velocities"] = fingerprint("", velocities, {})
+        box = np.array(start_state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer))
+        default = np.array([v.value_in_unit(unit.nanometer) for v in system.getDefaultPeriodicBoxVectors()])
+        if not np.allclose(box, default, rtol=0, atol=1e-9):  # after an NPT stage: its box (NVT-only runs keep their fingerprint)
+            start_box = start_state.getPeriodicBoxVectors()
+            dynamics["start_box_nm"] = box.round(9).tolist()
     fp = fingerprint(mm.XmlSerializer.serialize(system), positions_nm, dynamics)
     outputs = {"trajectory": paths["traj"], "state_log": paths["csv"], "provenance": Path(provenance_path)}
     if final_state_path is not None:
@@ -336,7 +371,7 @@ def run_nvt(
         "openmm_version": mm.Platform.getOpenMMVersion(),
     }
 
-    with WorkFolder(work, fp, recipe, label=label, log=log, faults=faults, finished_keys=finished_keys) as folder, StopSignals() as stop:
+    with WorkFolder(work, fp, recipe, label=label, log=log, faults=faults, finished_keys=finished_keys, log_volume=pressure_bar is not None) as folder, StopSignals() as stop:
         done = folder.restore_finished(outputs)
         if done is not None:
             folder.release()  # ours: we hold it
@@ -345,6 +380,11 @@ def run_nvt(
         # a resumed run gets its own integrator seed: a checkpoint restores the random-number state anyway, and
         # after a State (which has none) the noise must not repeat the first attempt's
         integ = _integrator(temperature_k, friction_per_ps, timestep_fs, int(seed) + 7919 * (folder.n_attempts + 1) if folder.resuming else int(seed))
+        if pressure_bar is not None:
+            # an OpenMM checkpoint restores the integrator's random numbers but not the barostat's: a resumed NPT run
+            # continues correctly from the checkpoint's box and state, with volume moves of its own (its seed is the
+            # attempt's integrator seed), not the ones an uninterrupted run would have drawn
+            next(f for f in system.getForces() if isinstance(f, mm.MonteCarloBarostat)).setRandomNumberSeed(integ.getRandomNumberSeed())
         sim = app.Simulation(topology, system, integ, platform, properties)
         info = describe_context(sim.context)
         resumed_from, rejected = folder.load_restart_point(sim.context, info)
@@ -353,6 +393,8 @@ def run_nvt(
             sim.context.setStepCount(start_step)
             folder.say(f"resuming at step {start_step}/{n_steps} from the {resumed_from} in {work}")
         else:
+            if start_box is not None:
+                sim.context.setPeriodicBoxVectors(*start_box)
             sim.context.setPositions(np.asarray(positions_nm) * unit.nanometer)
             if start_state is not None:
                 sim.context.setVelocities(start_state.getVelocities())
@@ -361,8 +403,9 @@ def run_nvt(
             sim.context.setTime(0.0)
             sim.context.setStepCount(0)
         ramp = None if end_temperature_k is None else _linear_ramp(temperature_k, end_temperature_k, n_steps)
+        ensemble = "NVT" if pressure_bar is None else f"NPT ({pressure_bar:g} bar)"
         folder.say(
-            f"NVT {length_ps} ps at {temperature_k if ramp is None else f'{temperature_k} -> {end_temperature_k}'} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
+            f"{ensemble} {length_ps} ps at {temperature_k if ramp is None else f'{temperature_k} -> {end_temperature_k}'} K, {timestep_fs} fs, {n_steps} steps, frame every {every} steps, "
             f"checkpoint every {ckpt_every} steps in {work}, platform {info['platform']} {info['properties']}"
             + (f", wall-clock budget {wall_budget_s:.0f} s" if wall_budget_s else "")
         )
@@ -389,6 +432,8 @@ def run_nvt(
             "label": label,
             **info,
             "integrator": "LangevinMiddleIntegrator",
+            "ensemble": "NVT" if pressure_bar is None else "NPT",
+            **({"pressure_bar": float(pressure_bar), "barostat": f"MonteCarloBarostat, a move every {BAROSTAT_INTERVAL} steps"} if pressure_bar is not None else {}),
             "temperature_k": temperature_k,
             **({"end_temperature_k": end_temperature_k} if end_temperature_k is not None else {}),
             "start": "the previous stage's end (positions and velocities)" if start_state is not None else "positions given, velocities drawn",
@@ -453,7 +498,7 @@ def run_protocol(system: mm.System, topology: app.Topology, positions_nm, stages
             raise RunInterrupted(f"{label}: the wall-clock budget is spent before stage {stage.name!r}; rerun to continue from there", 0, 0)
         dynamics["wall_budget_s"] = left
         common = dict(temperature_k=stage.temperature_k, end_temperature_k=stage.end_temperature_k, length_ps=stage.length_ps,
-                      seed=int(seed) + 104729 * k, start_state=start_state, faults=faults, **dynamics)  # fmt: skip
+                      seed=int(seed) + 104729 * k, start_state=start_state, faults=faults, pressure_bar=stage.pressure_bar, **dynamics)  # fmt: skip
         if stage.production:
             extra = dict(extra_provenance or {})
             extra["protocol"] = {"stages": done + [{**stage.as_dict(), "integrator_seed": int(seed) + 104729 * k}]}

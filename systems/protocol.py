@@ -12,16 +12,17 @@ the positions and velocities the stage before it ended with. Named presets:
     ``cool`` ramps back over ``cool_ps``, ``production`` is the paper's stage. Needs ``cell.lower_wall_nm`` (at
     high temperature an ion crosses the porous Li slab easily; model-review.md).
 
-A stage kind names its ensemble; ``nvt`` (Langevin) is the only one today. Design note: a new kind (an NPT
-stage for a bulk liquid, a constant-potential electrode) adds a value of ``kind`` and its branch in the runner;
-everything else (work folders, resume, provenance) is shared.
+A stage kind names its ensemble: ``nvt`` (Langevin), or ``npt`` (Langevin with a Monte Carlo barostat at the
+stage's ``pressure_bar``, for a bulk liquid: the density a cell of given molarity holds; one temperature, no ramp,
+and no frozen atom, which the barostat would move). A new kind adds a value of ``kind`` and its branch in the
+runner; everything else (work folders, resume, provenance) is shared.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-KINDS = ("nvt",)
+KINDS = ("nvt", "npt")
 
 #: the ``annealed`` preset's defaults, when ``md.anneal`` does not give them. 600 K: above LiTFSI's melting point
 #: (236 C = 509 K, a vendor's data sheet, https://benchchem.com/product/1307862; no primary source was found) and
@@ -49,9 +50,11 @@ class Stage:
         Where a ramp ends (None: constant temperature). The temperature changes once per frame interval,
         linearly in the step count.
     kind : str
-        The ensemble: ``nvt``.
+        The ensemble: ``nvt`` or ``npt``.
     production : bool
         Whether the analysis reads its frames (the last stage, and only it).
+    pressure_bar : float or None
+        The barostat's pressure of an ``npt`` stage (None for ``nvt``).
     """
 
     name: str
@@ -60,6 +63,7 @@ class Stage:
     end_temperature_k: float | None = None
     kind: str = "nvt"
     production: bool = False
+    pressure_bar: float | None = None
 
     def temperature_at(self, step: int, n_steps: int) -> float:
         """The thermostat's temperature (K) from ``step`` on."""
@@ -69,7 +73,8 @@ class Stage:
 
     def describe(self) -> str:
         t = f"{self.temperature_k:g} K" if self.end_temperature_k is None else f"{self.temperature_k:g} -> {self.end_temperature_k:g} K"
-        return f"{self.name}: {self.kind.upper()} {self.length_ps:g} ps at {t}" + (" (production)" if self.production else "")
+        p = f", {self.pressure_bar:g} bar" if self.pressure_bar is not None else ""
+        return f"{self.name}: {self.kind.upper()} {self.length_ps:g} ps at {t}{p}" + (" (production)" if self.production else "")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -79,7 +84,8 @@ def protocol_stages(md: dict) -> list[Stage]:
     """The stages of ``md.protocol`` (a preset name, or a list of stage mappings), checked.
 
     A listed stage has ``name``, ``length_ps`` and ``temperature_k`` (a number, or ``[start, end]`` for a ramp),
-    optionally ``kind``; the last one is production and must hold one temperature.
+    optionally ``kind`` (and ``pressure_bar``, which an ``npt`` stage needs); the last one is production and must hold
+    one temperature.
     """
     spec = md.get("protocol", "paper")
     t0 = md["temperature_k"]  # as the config gives it: 298 and 298.0 fingerprint differently, and a run must resume
@@ -99,18 +105,19 @@ def protocol_stages(md: dict) -> list[Stage]:
         for k, item in enumerate(spec):
             if not isinstance(item, dict) or not {"name", "length_ps", "temperature_k"} <= set(item):
                 raise ValueError(f"md.protocol stage {k + 1}: needs name, length_ps and temperature_k, got {item!r}")
-            unknown = set(item) - {"name", "length_ps", "temperature_k", "kind"}
+            unknown = set(item) - {"name", "length_ps", "temperature_k", "kind", "pressure_bar"}
             if unknown:
                 raise ValueError(f"md.protocol stage {item['name']!r}: unknown keys {sorted(unknown)}")
             temp = item["temperature_k"]
             start, end = (temp, None) if not isinstance(temp, (list, tuple)) else (temp[0], temp[1]) if len(temp) == 2 else (None, None)
             if start is None:
                 raise ValueError(f"md.protocol stage {item['name']!r}: temperature_k is a number or [start, end], got {temp!r}")
-            stages.append(Stage(str(item["name"]), float(item["length_ps"]), float(start), None if end is None else float(end), item.get("kind", "nvt")))
+            pressure = None if item.get("pressure_bar") is None else float(item["pressure_bar"])
+            stages.append(Stage(str(item["name"]), float(item["length_ps"]), float(start), None if end is None else float(end), item.get("kind", "nvt"), pressure_bar=pressure))
         if not stages:
             raise ValueError("md.protocol is an empty list: give at least the production stage")
         last = stages[-1]
-        stages[-1] = Stage(last.name, last.length_ps, last.temperature_k, last.end_temperature_k, last.kind, production=True)
+        stages[-1] = Stage(last.name, last.length_ps, last.temperature_k, last.end_temperature_k, last.kind, production=True, pressure_bar=last.pressure_bar)
     else:
         raise ValueError(f"md.protocol {spec!r}: 'paper', 'annealed' or a list of stages")
     names = [s.name for s in stages]
@@ -121,6 +128,10 @@ def protocol_stages(md: dict) -> list[Stage]:
             raise ValueError(f"md.protocol stage {s.name!r}: kind {s.kind!r} is not one of {KINDS}")
         if not s.length_ps > 0 or not s.temperature_k > 0 or (s.end_temperature_k is not None and not s.end_temperature_k > 0):
             raise ValueError(f"md.protocol stage {s.name!r}: length and temperatures must be positive")
+        if s.kind == "npt" and (s.pressure_bar is None or not s.pressure_bar > 0 or s.end_temperature_k is not None):
+            raise ValueError(f"md.protocol stage {s.name!r}: an npt stage needs a positive pressure_bar and one temperature (no ramp)")
+        if s.kind == "nvt" and s.pressure_bar is not None:
+            raise ValueError(f"md.protocol stage {s.name!r}: pressure_bar belongs to an npt stage (kind: npt)")
         if not s.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"md.protocol stage {s.name!r}: a name of letters, digits, - and _ (it names a folder)")
     if stages[-1].end_temperature_k is not None:

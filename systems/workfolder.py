@@ -59,8 +59,10 @@ class WorkFolder:
         The parts of ``recipe`` a finished run must share to stand for this one (default: all of them).
     """
 
-    def __init__(self, path, fingerprint: str, recipe: dict, label: str = "", log=None, faults: Faults | None = None, finished_keys=None):
+    def __init__(self, path, fingerprint: str, recipe: dict, label: str = "", log=None, faults: Faults | None = None, finished_keys=None,
+                 log_volume: bool = False):  # fmt: skip
         self.path = Path(path)
+        self.log_volume = bool(log_volume)  # an NPT stage's state log also holds the box volume and the density
         self.fingerprint = fingerprint
         self.recipe = recipe
         self.finished_keys = tuple(finished_keys) if finished_keys is not None else tuple(recipe)
@@ -243,8 +245,9 @@ class WorkFolder:
         seg["_xtc"] = app.XTCFile(str(self.path / seg["xtc"]), topology, step_size, first_frame_step, every)
         seg["_csv_fh"] = open(self.path / seg["csv"], "w")
         seg["_log"] = app.StateDataReporter(
-            seg["_csv_fh"], every, step=True, time=True, potentialEnergy=True, kineticEnergy=True, temperature=True, speed=True
-        )
+            seg["_csv_fh"], every, step=True, time=True, potentialEnergy=True, kineticEnergy=True, temperature=True, speed=True,
+            volume=self.log_volume, density=self.log_volume,
+        )  # fmt: skip
         seg["n_frames"] = 0
         self._segment = seg
 

@@ -50,7 +50,10 @@ def test_presets_and_lists_become_stages():
     [
         ([{"name": "a", "length_ps": 1.0, "temperature_k": [298.0, 500.0]}], "must hold one temperature"),
         ([{"name": "a", "length_ps": 1.0, "temperature_k": 300.0}, {"name": "a", "length_ps": 1.0, "temperature_k": 300.0}], "unique"),
-        ([{"name": "a", "length_ps": 1.0, "temperature_k": 300.0, "kind": "npt"}], "kind 'npt'"),
+        ([{"name": "a", "length_ps": 1.0, "temperature_k": 300.0, "kind": "nve"}], "kind 'nve'"),
+        ([{"name": "a", "length_ps": 1.0, "temperature_k": 300.0, "kind": "npt"}], "an npt stage needs a positive pressure_bar"),
+        ([{"name": "a", "length_ps": 1.0, "temperature_k": [300.0, 400.0], "kind": "npt", "pressure_bar": 1.0}, {"name": "b", "length_ps": 1.0, "temperature_k": 400.0}], "one temperature"),
+        ([{"name": "a", "length_ps": 1.0, "temperature_k": 300.0, "pressure_bar": 1.0}], "pressure_bar belongs to an npt stage"),
         ([{"name": "a", "length_ps": 1.0}], "needs name, length_ps and temperature_k"),
         ([{"name": "a b", "length_ps": 1.0, "temperature_k": 300.0}], "names a folder"),
         ("quenched", "'paper', 'annealed' or a list"),

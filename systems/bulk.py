@@ -1,0 +1,152 @@
+"""A bulk liquid electrolyte: a cubic periodic box of whole molecules, its OpenMM System, and its measured density.
+
+The density of a liquid of the workflow's force fields is measured, not assumed: pack the molecules
+(:func:`pack_liquid`) at a guessed density, run an NPT stage (:mod:`systems.protocol`, ``kind: npt``) and read the
+density from its state log (:func:`density_estimate`). :mod:`systems.liquid` turns that density into the molecule
+counts of a cell of given molarity.
+
+The System is the slab cell's, without the slab: PME, Lennard-Jones mixed geometrically and switched off over the
+last 0.1 nm before the cutoff (:func:`systems.openmm_system.apply_geometric_mixing`), 1-4 pairs scaled by 0.5. One
+difference: a bulk liquid gets the isotropic long-range dispersion correction, which a density needs (OPLS-AA's
+densities were fitted with it) and which the slab cell leaves out (it is wrong for an interface).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import openmm as mm
+import openmm.app as app
+import openmm.unit as unit
+
+from systems.electrolyte import AVOGADRO, PackingError, packmol_executable
+from systems.liquid import MOLAR_MASS
+from systems.molecules import build_dme, build_dol, build_li_ion, build_nitrate, build_tfsi
+from systems.openmm_system import FORCEFIELD_DIR, apply_geometric_mixing
+from systems.structure import Structure, combine, minimum_image_distances, read_pdb
+
+#: each kind of the liquid: the molecules one unit of it is (a salt is its anion and Li+) and their force fields
+SPECIES = {
+    "LiTFSI": ((build_tfsi, build_li_ion), ("tfsi_clandp.xml", "li_ion_clandp.xml")),
+    "LiNO3": ((build_nitrate, build_li_ion), ("nitrate_clandp.xml", "li_ion_clandp.xml")),
+    "DME": ((build_dme,), ("dme_oplsaa.xml",)),
+    "DOL": ((build_dol,), ("dol_oplsaa.xml",)),
+}
+
+
+def _kinds(counts: dict) -> dict:
+    """``counts`` without what is not a molecule count (``volume_nm3`` of :func:`systems.liquid.molecule_counts`),
+    checked against :data:`SPECIES`."""
+    kinds = {k: int(v) for k, v in counts.items() if k != "volume_nm3" and int(v) > 0}
+    unknown = sorted(set(kinds) - set(SPECIES))
+    if unknown or not kinds:
+        raise ValueError(f"a liquid of {sorted(SPECIES)}; got {sorted(counts)}")
+    return kinds
+
+
+def box_edge_nm(counts: dict, density_g_cm3: float) -> float:
+    """Edge (nm) of the cube that holds ``counts`` at ``density_g_cm3``."""
+    mass_g = sum(n * MOLAR_MASS[k] for k, n in _kinds(counts).items()) / AVOGADRO
+    return float((mass_g / density_g_cm3 * 1e21) ** (1.0 / 3.0))
+
+
+def pack_liquid(counts: dict, density_g_cm3: float, seed: int, tolerance_nm: float = 0.2, workdir=None, timeout_s: float = 1800.0) -> Structure:
+    """Place ``counts`` (kind -> number; a salt gives that many anions and as many Li+) at random (seeded) in a cube
+    periodic in x, y and z, sized for ``density_g_cm3``; no two atoms of different molecules closer than
+    ``tolerance_nm`` across the periodic boundaries. Molecules are ordered by kind as ``counts`` lists them, a salt's
+    anions before its Li+, the Li+ of every salt together (after the first salt's anions).
+
+    Raises
+    ------
+    PackingError
+        packmol failed or could not keep the tolerance (pack at a lower density).
+    """
+    kinds = _kinds(counts)
+    edge = box_edge_nm(kinds, density_g_cm3)
+    A = 10.0  # packmol works in Angstrom
+    # one entry per kind of molecule (Li+ of every salt together: a topology holds each residue name contiguous)
+    per_builder = {}
+    for kind, n in kinds.items():
+        for build in SPECIES[kind][0]:
+            per_builder[build] = per_builder.get(build, 0) + n
+    molecules = [(build.__name__.removeprefix("build_"), build, n) for build, n in per_builder.items()]
+    own_tmp = workdir is None
+    wd = Path(tempfile.mkdtemp(prefix="liquid_")) if own_tmp else Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    try:
+        lines = [f"tolerance {tolerance_nm * A:.3f}", "filetype pdb", "output packed.pdb", f"seed {int(seed)}", f"pbc 0. 0. 0. {edge * A:.4f} {edge * A:.4f} {edge * A:.4f}"]
+        for name, build, n in molecules:
+            build().write_pdb(wd / f"{name}.pdb")
+            lines += [f"structure {name}.pdb", f"  number {n}", f"  inside box 0. 0. 0. {edge * A:.4f} {edge * A:.4f} {edge * A:.4f}", "end structure"]
+        (wd / "pack.inp").write_text("\n".join(lines) + "\n")
+        with open(wd / "pack.inp") as fin:
+            proc = subprocess.run([packmol_executable()], stdin=fin, cwd=wd, capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode != 0 or not (wd / "packed.pdb").exists():
+            raise PackingError(f"packmol exited with {proc.returncode}; its output ends:\n{proc.stdout[-2000:]}")
+        if "ENDED WITHOUT PERFECT PACKING" in proc.stdout:
+            raise PackingError(f"packmol could not place every molecule {tolerance_nm} nm apart at {density_g_cm3} g/cm3: pack at a lower density")
+        packed = read_pdb(wd / "packed.pdb")
+    finally:
+        if own_tmp:
+            shutil.rmtree(wd, ignore_errors=True)
+    out = combine([build() for _, build, n in molecules for _ in range(n)], box=np.array([edge] * 3))
+    if out.n_atoms != packed.n_atoms:
+        raise PackingError(f"packmol wrote {packed.n_atoms} atoms, expected {out.n_atoms}")
+    out.positions = packed.positions
+    return out
+
+
+def closest_intermolecular_nm(structure: Structure) -> float:
+    """Smallest distance (nm) between atoms of different molecules, across the periodic boundaries."""
+    d = minimum_image_distances(structure.positions, structure.positions, structure.box, periodic_axes=(0, 1, 2))
+    resid = np.asarray(structure.resids)
+    same = resid[:, None] == resid[None, :]
+    return float(d[~same].min())
+
+
+def forcefield_files(counts: dict) -> list[str]:
+    """The force-field files of a liquid of ``counts`` (each once)."""
+    files = []
+    for kind in _kinds(counts):
+        files += [f for f in SPECIES[kind][1] if f not in files]
+    return [str(FORCEFIELD_DIR / f) for f in files]
+
+
+def liquid_system(structure: Structure, counts: dict, cutoff_nm: float = 1.25, switch_width_nm: float = 0.1) -> tuple[app.Topology, mm.System]:
+    """Topology and System of a packed liquid (module docstring: PME, geometric mixing, long-range correction)."""
+    if cutoff_nm > 0.5 * float(min(structure.box)):
+        raise ValueError(f"cutoff {cutoff_nm} nm is more than half the {min(structure.box):.3f} nm box: pack more molecules")
+    topology = structure.to_topology()
+    ff = app.ForceField(*forcefield_files(counts))
+    system = ff.createSystem(topology, nonbondedMethod=app.PME, nonbondedCutoff=cutoff_nm * unit.nanometer, constraints=None, rigidWater=False)
+    lj = apply_geometric_mixing(system, cutoff_nm - switch_width_nm)
+    lj.setUseLongRangeCorrection(True)
+    return topology, system
+
+
+def density_series(state_log) -> np.ndarray:
+    """The density column (g/cm3) of an NPT stage's state log."""
+    with open(state_log) as fh:
+        rows = list(csv.DictReader(fh))
+    key = next((k for k in (rows[0] if rows else {}) if k.startswith("Density")), None)
+    if key is None:
+        raise ValueError(f"{state_log} has no density column: not the log of an NPT stage")
+    return np.array([float(r[key]) for r in rows])
+
+
+def density_estimate(series, equilibration_fraction: float = 0.2) -> dict:
+    """Mean density of the production part (the first ``equilibration_fraction`` of the frames discarded) with its
+    block-averaged standard error (:func:`analysis.stats.block_average`), g/cm3."""
+    from analysis.replica import production_slice
+    from analysis.stats import block_average
+
+    series = np.asarray(series, float)
+    prod = series[production_slice(len(series), equilibration_fraction)]
+    blk = block_average(prod) if len(prod) >= 2 else None
+    return {"mean_g_cm3": float(prod.mean()), "block_se_g_cm3": blk["se"] if blk else float("nan"),
+            "block_plateau": bool(blk["plateau"]) if blk else False, "n_frames": int(len(prod))}  # fmt: skip
