@@ -28,11 +28,12 @@ def test_a_packed_liquid_holds_its_counts_in_the_cube_of_its_density():
         liquid_system(s, counts, cutoff_nm=1.0)
 
 
-def test_an_npt_stage_brings_a_dilute_box_towards_a_liquid_and_the_next_stage_keeps_its_box(tmp_path):
-    """30 DME packed at 0.6 g/cm3 (experiment: 0.868): 1 bar pulls the box in, the state log and the XTC follow the
-    volume, and the NVT stage after it starts from the NPT stage's box."""
+def test_an_npt_stage_relaxes_a_compressed_box_to_a_liquid_density_and_the_next_stage_keeps_its_box(tmp_path):
+    """30 DME packed at 1.0 g/cm3 (experiment: 0.868 at 20 C): at 1 bar the box expands to a liquid's density, the
+    state log and the XTC follow the volume, and the NVT stage after it starts from the NPT stage's box. (A box packed
+    below the liquid's density is a poor test: the liquid can cavitate at almost no pressure; measured.)"""
     counts = {"DME": 30}
-    s = pack_liquid(counts, 0.6, seed=5)
+    s = pack_liquid(counts, 1.0, seed=5)
     top, system = liquid_system(s, counts, cutoff_nm=0.8)
     platform, props = select_platform("CPU", threads=1)
     pos, _ = minimize(system, top, s.positions, platform, props, max_iterations=300)
@@ -45,7 +46,9 @@ def test_an_npt_stage_brings_a_dilute_box_towards_a_liquid_and_the_next_stage_ke
                         platform=platform, properties=props, checkpoint_interval_ps=1.0, label="dme")  # fmt: skip
     npt_dir = tmp_path / "stages/0_npt"
     rho = density_series(npt_dir / "state_log.csv")
-    assert len(rho) == 20 and rho[0] == pytest.approx(0.6, abs=0.05) and rho[-5:].mean() > rho[:5].mean() + 0.01, rho  # 0.61 -> 0.63-0.64 in 2 ps
+    # three runs (the minimiser is not bit-reproducible): 0.989 -> 0.868-0.877 in 2 ps, a fall of 0.079-0.092
+    assert len(rho) == 20 and rho[0] == pytest.approx(1.0, abs=0.05) and rho[-5:].mean() < rho[:5].mean() - 0.04, rho
+    assert 0.78 < rho[-5:].mean() < 0.96, rho  # a liquid: OPLS-AA DME within about 10 % of experiment, even this short
     est = density_estimate(rho, 0.5)
     assert rho[10:].min() <= est["mean_g_cm3"] <= rho[10:].max() and est["n_frames"] == 10
     t = md.load(str(npt_dir / "trajectory.xtc"), top=md.Topology.from_openmm(top))
@@ -83,7 +86,7 @@ def test_an_npt_run_killed_between_checkpoints_resumes_to_the_uninterrupted_traj
     from systems.md import save_system
 
     counts = {"DME": 30}
-    s = pack_liquid(counts, 0.6, seed=5)
+    s = pack_liquid(counts, 1.0, seed=5)
     top, system = liquid_system(s, counts, cutoff_nm=0.8)
     platform, props = select_platform("CPU", threads=1)
     pos, _ = minimize(system, top, s.positions, platform, props, max_iterations=300)
@@ -112,4 +115,4 @@ def test_an_npt_run_killed_between_checkpoints_resumes_to_the_uninterrupted_traj
     np.testing.assert_array_equal(runs["killed"][0][:5], runs["ref"][0][:5])  # up to the checkpoint at step 500
     np.testing.assert_array_equal(runs["killed"][2][:5], runs["ref"][2][:5])
     for xyz, _, box in runs.values():
-        assert box[-1][0, 0] < box[0][0, 0] and np.all(np.isfinite(xyz))  # the box went on shrinking towards a liquid
+        assert box[-1][0, 0] > box[0][0, 0] and np.all(np.isfinite(xyz))  # the box went on expanding towards a liquid
