@@ -150,3 +150,67 @@ def density_estimate(series, equilibration_fraction: float = 0.2) -> dict:
     blk = block_average(prod) if len(prod) >= 2 else None
     return {"mean_g_cm3": float(prod.mean()), "block_se_g_cm3": blk["se"] if blk else float("nan"),
             "block_plateau": bool(blk["plateau"]) if blk else False, "n_frames": int(len(prod))}  # fmt: skip
+
+
+def measure_density(counts: dict, out_dir, *, pack_density_g_cm3: float, length_ps: float, temperature_k: float = 298.0,
+                    pressure_bar: float = 1.0, frame_interval_ps: float = 0.5, equilibration_fraction: float = 0.4,
+                    cutoff_nm: float = 1.25, seed: int = 1, threads: int | None = None, platform_name: str = "auto",
+                    log=None) -> dict:  # fmt: skip
+    """Pack ``counts``, minimise, run one NPT stage (resumable, in ``out_dir``) and return its density estimate.
+
+    Returns the :func:`density_estimate` of the stage's state log (the first ``equilibration_fraction`` discarded)
+    with the counts, the stage's settings and the platform; also written to ``out_dir/density.json``.
+    """
+    import json
+
+    from systems.md import minimize, run_protocol, save_system
+    from systems.platforms import select_platform
+    from systems.protocol import protocol_stages
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    structure = pack_liquid(counts, pack_density_g_cm3, seed)
+    topology, system = liquid_system(structure, counts, cutoff_nm=cutoff_nm)
+    save_system(system, out / "system.xml")
+    platform, props = select_platform(platform_name, threads=threads)
+    positions, _ = minimize(system, topology, structure.positions, platform, props, label=str(out), log=log)
+    stages = protocol_stages({"temperature_k": temperature_k, "length_ps": length_ps,
+                              "protocol": [{"name": "npt", "length_ps": length_ps, "temperature_k": temperature_k, "kind": "npt", "pressure_bar": pressure_bar}]})  # fmt: skip
+    outputs = {k: out / f for k, f in dict(trajectory="trajectory.xtc", state_log="state_log.csv", provenance="provenance.json", final_state="final_state.xml").items()}
+    prov = run_protocol(system, topology, positions, stages, seed=seed, outputs=outputs, timestep_fs=1.0, friction_per_ps=1.0,
+                        frame_interval_ps=frame_interval_ps, platform=platform, properties=props, label=str(out), log=log)  # fmt: skip
+    result = {
+        **density_estimate(density_series(outputs["state_log"]), equilibration_fraction),
+        "counts": _kinds(counts), "n_atoms": structure.n_atoms, "length_ps": length_ps, "temperature_k": temperature_k,
+        "pressure_bar": pressure_bar, "equilibration_fraction": equilibration_fraction, "cutoff_nm": cutoff_nm,
+        "platform": prov["platform"], "ns_per_day": prov["ns_per_day"], "openmm": prov.get("openmm_version"),
+    }  # fmt: skip
+    (out / "density.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main(argv=None) -> int:
+    """``python -m systems.bulk OUT_DIR --counts DME=100 [...]``: measure a liquid's density by NPT."""
+    import argparse
+    import json
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m systems.bulk", description=main.__doc__.splitlines()[0])
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--counts", nargs="+", required=True, help="KIND=N, e.g. DME=100 LiTFSI=10")
+    ap.add_argument("--pack-density", type=float, default=1.0, help="g/cm3 to pack at (above the liquid's relaxes robustly)")
+    ap.add_argument("--length-ps", type=float, required=True)
+    ap.add_argument("--temperature-k", type=float, default=298.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--platform", default="auto")
+    args = ap.parse_args(argv)
+    counts = {k: int(v) for k, v in (c.split("=") for c in args.counts)}
+    result = measure_density(counts, args.out_dir, pack_density_g_cm3=args.pack_density, length_ps=args.length_ps,
+                             temperature_k=args.temperature_k, seed=args.seed, threads=args.threads, platform_name=args.platform, log=sys.stdout)  # fmt: skip
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

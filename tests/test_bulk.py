@@ -116,3 +116,14 @@ def test_an_npt_run_killed_between_checkpoints_resumes_to_the_uninterrupted_traj
     np.testing.assert_array_equal(runs["killed"][2][:5], runs["ref"][2][:5])
     for xyz, _, box in runs.values():
         assert box[-1][0, 0] > box[0][0, 0] and np.all(np.isfinite(xyz))  # the box went on expanding towards a liquid
+
+
+def test_measure_density_runs_the_stage_in_its_folder_and_reports_what_it_measured(tmp_path):
+    from systems.bulk import measure_density
+
+    r = measure_density({"DME": 30}, tmp_path / "dme", pack_density_g_cm3=1.0, length_ps=0.4, frame_interval_ps=0.1, cutoff_nm=0.8, threads=1, platform_name="CPU")
+    saved = json.loads((tmp_path / "dme/density.json").read_text())
+    # 4 frames, the first floor(4 x 0.4) = 1 discarded
+    assert saved["n_frames"] == r["n_frames"] == 3 and saved["counts"] == {"DME": 30} and saved["n_atoms"] == 480
+    rho = density_series(tmp_path / "dme/state_log.csv")
+    assert len(rho) == 4 and saved["mean_g_cm3"] == pytest.approx(rho[1:].mean()) and saved["platform"] == "CPU"
