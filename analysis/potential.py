@@ -25,7 +25,9 @@ def potential_series(systems, config: dict) -> list[dict]:
         if not is_constant_potential(el):
             continue
         key, label, start = system_variant(config, system, with_potential=False)
-        entry = series.setdefault(key + start, {"label": f"{label}, start {start}", "systems": {}})
+        # the electrode's own settings name the series too: two series may differ in nothing else (a width test)
+        settings = f"w {el.get('gaussian_width_nm')} nm, TF {el.get('thomas_fermi_scale_per_nm')}/nm"
+        entry = series.setdefault(key + start, {"label": f"{label}, start {start}, {settings}", "systems": {}})
         entry["systems"].setdefault(float(el["potential_v"]), []).append(system)
     return [{"label": s["label"], "systems": dict(sorted(s["systems"].items()))} for s in series.values()]
 

@@ -408,7 +408,7 @@ def test_a_constant_potential_series_runs_through_the_workflow_and_leaves_neutra
     r = _snakemake(sm + ["--configfile", "c.yaml", "--cores", "2", "results/comparison.md", "results/figures/electrode.png"], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (series,) = json.loads((tmp_path / "results/statistics.json").read_text())["potential_series"]
-    assert [p["potential_v"] for p in series["points"]] == [-1.0, 1.0]
+    assert [p["potential_v"] for p in series["points"]] == [-1.0, 1.0] and "w 0.0505 nm" in series["label"]
     assert [p["systems"] for p in series["points"]] == [["cp_m1V"], ["cp_p1V"]]
     low, high = (p["charge_e"] for p in series["points"])
     assert high - low > 0.2  # one packing, two potentials: 2 V more puts more positive charge on the working side
