@@ -117,10 +117,22 @@ def forcefield_files(counts: dict) -> list[str]:
     return [str(FORCEFIELD_DIR / f) for f in files]
 
 
+#: the densest liquid an NPT stage may reach (g/cm3; LiTFSI solutions in DOL/DME are about 1.1-1.2): the box must
+#: stay at least twice the cutoff there, or OpenMM stops the run mid-way (and a rerun resumes into the same stop)
+MAX_DENSITY_G_CM3 = 1.5
+
+
 def liquid_system(structure: Structure, counts: dict, cutoff_nm: float = 1.25, switch_width_nm: float = 0.1) -> tuple[app.Topology, mm.System]:
-    """Topology and System of a packed liquid (module docstring: PME, geometric mixing, long-range correction)."""
-    if cutoff_nm > 0.5 * float(min(structure.box)):
-        raise ValueError(f"cutoff {cutoff_nm} nm is more than half the {min(structure.box):.3f} nm box: pack more molecules")
+    """Topology and System of a packed liquid (module docstring: PME, geometric mixing, long-range correction).
+
+    Refused when the cube of ``counts`` at :data:`MAX_DENSITY_G_CM3` would be less than twice the cutoff: an NPT stage
+    shrinks the box towards the liquid's density."""
+    smallest = box_edge_nm(counts, MAX_DENSITY_G_CM3)
+    if cutoff_nm > 0.5 * min(smallest, float(min(structure.box))):
+        raise ValueError(
+            f"cutoff {cutoff_nm} nm is more than half the box of these molecules at {MAX_DENSITY_G_CM3} g/cm3 ({smallest:.3f} nm), "
+            "where an NPT stage may take it: pack more molecules"
+        )
     topology = structure.to_topology()
     ff = app.ForceField(*forcefield_files(counts))
     system = ff.createSystem(topology, nonbondedMethod=app.PME, nonbondedCutoff=cutoff_nm * unit.nanometer, constraints=None, rigidWater=False)
@@ -190,7 +202,7 @@ def measure_density(counts: dict, out_dir, *, pack_density_g_cm3: float, length_
 
 
 def main(argv=None) -> int:
-    """``python -m systems.bulk OUT_DIR --counts DME=100 [...]``: measure a liquid's density by NPT."""
+    """``python -m systems.bulk OUT_DIR --counts DME=200 [...]``: measure a liquid's density by NPT."""
     import argparse
     import json
     import sys

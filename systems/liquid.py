@@ -7,8 +7,13 @@ and is measured by a bulk NPT run, not guessed from a salt volume. Given that de
 - the solution volume is V = n_pairs / (c N_A);
 - its mass is rho V, of which an additive given as a mass fraction w (LiNO3) takes w rho V;
 - the solvents take the rest, split by the volume ratio of the pure solvents before mixing (what "1:1 v/v" means in
-  the laboratory): solvent i gets the mass share phi_i rho_i / sum_j phi_j rho_j, with rho_i the pure solvent's
-  density (of the same force field, from its own NPT run, or the experimental one).
+  the laboratory): solvent i gets the mass share phi_i rho_i / sum_j phi_j rho_j, with rho_i the real pure solvent's
+  (experimental) density, since the recipe was mixed from real solvents.
+
+The solution density is circular: the counts need it, and an NPT run of those counts measures it. Counts made from a
+first guess, run, and made again from the measured density converge in a step or two (the density moves the counts
+little); the force field's density error then sits in the salt-to-solvent ratio, which the experimental solution
+density would avoid where it is known.
 
 Counts are rounded to whole molecules; :func:`composition_of` gives back the molarity, volume ratio and mass fraction
 that the rounded counts actually hold.
@@ -36,7 +41,7 @@ def molecule_counts(n_pairs: int, molarity_mol_l: float, solvent_volume_ratio: d
     solvent_volume_ratio : dict
         Solvent name (``DME``, ``DOL``) -> its share of the pure solvents' volume (any positive numbers, e.g. 1 and 1).
     solvent_density_g_cm3 : dict
-        Solvent name -> density of the pure solvent (g/cm^3).
+        Solvent name -> density of the real pure solvent (g/cm^3), for the volume ratio.
     solution_density_g_cm3 : float
         Density of the whole solution (g/cm^3), from a bulk NPT run.
     additive_mass_fraction : dict, optional

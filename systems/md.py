@@ -241,7 +241,7 @@ def with_barostat(system: mm.System, pressure_bar: float, temperature_k: float, 
     atoms: the barostat scales molecules' centres, and would move a fixed slab with the box."""
     if end_temperature_k is not None:
         raise ValueError("an NPT stage holds one temperature: the barostat's is fixed")
-    if any(system.getParticleMass(i).value_in_unit(unit.dalton) == 0 for i in range(system.getNumParticles())):
+    if any(system.getParticleMass(i).value_in_unit(unit.dalton) == 0 and not system.isVirtualSite(i) for i in range(system.getNumParticles())):
         raise ValueError("NPT needs a System without frozen atoms: the barostat would move them with the box (a slab cell is NVT)")
     copy = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
     barostat = mm.MonteCarloBarostat(pressure_bar * unit.bar, temperature_k * unit.kelvin, BAROSTAT_INTERVAL)
@@ -299,7 +299,8 @@ def run_nvt(
     :data:`BAROSTAT_INTERVAL` steps, its seed the attempt's integrator seed) joins a copy of the System, the state log
     gains the box volume and the density, and every frame of the XTC carries its box. A resumed NPT run is the
     uninterrupted one up to its checkpoint and a valid continuation after it, not the same frames: OpenMM's
-    checkpoint does not hold the barostat's random numbers.
+    checkpoint does not hold the barostat's random numbers. The barostat scales positions about the origin, so an NPT
+    stage's displacements (its provenance's RMS displacement) include the box's scaling.
 
     One frame is written every ``frame_interval_ps`` (the first at ``frame_interval_ps``, none at t = 0), so
     a run has ``length_ps / frame_interval_ps`` frames. Positions are written unwrapped (molecules are not

@@ -43,11 +43,58 @@ def test_charges_and_lennard_jones_are_the_sources(name):
         t, charge = atoms[atom]
         assert charge == pytest.approx(q) and lj[t] == pytest.approx((sigma, eps)), atom
     assert sum(q for _, q in atoms.values()) == pytest.approx(NET[name], abs=1e-9)
-    # one file's type shares its parameters with exactly the reference atoms of one source type
-    by_type = {}
-    for atom, (t, _) in atoms.items():
-        by_type.setdefault(t, set()).add(REFERENCE[name][atom][0])
-    assert all(len(src) == 1 for src in by_type.values()), by_type
+
+
+# bonded terms by bond type (GROMACS oplsaa.ff ffbonded.itp; CL&P il.ff for nitrate): angle -> (deg, kJ/mol/rad2),
+# proper dihedral -> Ryckaert-Bellemans C0..C3 (kJ/mol; C4 = C5 = 0)
+ANGLES = {("CT", "OS", "CT"): (109.5, 502.080), ("CT", "CT", "OS"): (109.5, 418.400), ("HC", "CT", "OS"): (109.5, 292.880),
+          ("HC", "CT", "HC"): (107.8, 276.144), ("CT", "CT", "HC"): (110.7, 313.800), ("OS", "CO", "OS"): (111.55, 774.876),
+          ("CO", "OS", "CT"): (109.5, 502.080), ("OS", "CO", "HC"): (109.5, 292.880), ("HC", "CO", "HC"): (109.5, 276.144),
+          ("O", "N", "O"): (120.0, 1011.0)}  # fmt: skip
+ETHER_H = (1.58992, 4.76976, 0.0, -6.35968)
+C_C_O_C = (1.71544, 2.84512, 1.04600, -5.60656)
+TORSIONS = {("HC", "CT", "CT", "HC"): (0.62760, 1.88280, 0.0, -2.51040), ("HC", "CT", "CT", "OS"): (0.97905, 2.93716, 0.0, -3.91622),
+            ("OS", "CT", "CT", "OS"): (-1.15060, 1.15060, 0.0, 0.0), ("CT", "OS", "CT", "HC"): ETHER_H, ("CT", "CT", "OS", "CT"): C_C_O_C,
+            ("CO", "OS", "CT", "CT"): C_C_O_C, ("CO", "OS", "CT", "HC"): ETHER_H, ("CT", "OS", "CO", "HC"): ETHER_H,
+            ("CT", "OS", "CO", "OS"): (-6.45801, 0.80961, 5.68187, -0.03347)}  # fmt: skip
+
+
+def _classes(name):
+    """Atom name -> bond type (the XML's class without its molecule prefix)."""
+    root = ET.parse(FORCEFIELD_DIR / name).getroot()
+    cls = {t.get("name"): t.get("class").split("_", 1)[1] for t in root.iter("Type")}
+    return {a.get("name"): cls[a.get("type")] for a in root.find("Residues").iter("Atom")}
+
+
+def _lookup(table, key):
+    return table.get(key, table.get(tuple(reversed(key))))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_every_angle_and_dihedral_gets_exactly_its_tables_term(name):
+    """OpenMM leaves out an angle or torsion no template matches, silently: count them against the bond graph and
+    check each one's parameters against the tables."""
+    s, _, system = _system(name)
+    cls = [_classes(name)[n] for n in s.names]
+    neighbours = {i: set() for i in range(s.n_atoms)}
+    for i, j in s.bonds:
+        neighbours[i].add(j)
+        neighbours[j].add(i)
+    n_angles = sum(len(v) * (len(v) - 1) // 2 for v in neighbours.values())
+    n_propers = sum((len(neighbours[j]) - 1) * (len(neighbours[k]) - 1) for j, k in s.bonds)  # a 5-ring has no 3-cycle
+    angles = next(f for f in system.getForces() if isinstance(f, mm.HarmonicAngleForce))
+    assert angles.getNumAngles() == n_angles
+    for a in range(angles.getNumAngles()):
+        i, j, k, theta, kk = angles.getAngleParameters(a)
+        deg, k_ref = _lookup(ANGLES, (cls[i], cls[j], cls[k]))
+        assert math.degrees(theta.value_in_unit(unit.radian)) == pytest.approx(deg, abs=1e-4) and kk._value == pytest.approx(k_ref)
+    rb = [f for f in system.getForces() if isinstance(f, mm.RBTorsionForce)]
+    assert sum(f.getNumTorsions() for f in rb) == n_propers and not any(isinstance(f, mm.PeriodicTorsionForce) and f.getNumTorsions() for f in system.getForces())
+    for f in rb:
+        for t in range(f.getNumTorsions()):
+            i, j, k, l, *c = f.getTorsionParameters(t)
+            ref = _lookup(TORSIONS, (cls[i], cls[j], cls[k], cls[l]))
+            assert [x._value for x in c] == pytest.approx(list(ref) + [0.0, 0.0], abs=1e-5), (s.names[i], s.names[j], s.names[k], s.names[l])
 
 
 def _system(name):
