@@ -50,7 +50,7 @@ def atomic_path(path, durable: bool = False):
 
 def write_text(path, text: str, durable: bool = False) -> None:
     with atomic_path(path, durable=durable) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def json_safe(obj):

@@ -28,7 +28,7 @@ def test_requirements_and_environment_yml_agree():
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", readme, flags=re.S)
     main_cmd, test_cmd = blocks[0].strip(), blocks[1].strip()
     assert "workflow/setup.sh" in main_cmd and "snakemake" in main_cmd
