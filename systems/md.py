@@ -234,8 +234,9 @@ def run_stage(sim: app.Simulation, folder: WorkFolder, *, n_steps: int, every: i
 BAROSTAT_INTERVAL = 25
 
 
-def with_barostat(system: mm.System, pressure_bar: float, temperature_k: float, seed: int, end_temperature_k=None) -> mm.System:
-    """A copy of ``system`` with a MonteCarloBarostat (``pressure_bar``, ``temperature_k``, seed from ``seed``).
+def with_barostat(system: mm.System, pressure_bar: float, temperature_k: float, end_temperature_k=None) -> mm.System:
+    """A copy of ``system`` with a MonteCarloBarostat (``pressure_bar``, ``temperature_k``; :func:`run_nvt` gives it the
+    attempt's integrator seed before the run starts).
 
     Raises ValueError for a ramp (the barostat's temperature is fixed) and for a System with frozen (massless)
     atoms: the barostat scales molecules' centres, and would move a fixed slab with the box."""
@@ -245,7 +246,6 @@ def with_barostat(system: mm.System, pressure_bar: float, temperature_k: float, 
         raise ValueError("NPT needs a System without frozen atoms: the barostat would move them with the box (a slab cell is NVT)")
     copy = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
     barostat = mm.MonteCarloBarostat(pressure_bar * unit.bar, temperature_k * unit.kelvin, BAROSTAT_INTERVAL)
-    barostat.setRandomNumberSeed(int(seed) % 2147483647 or 1)
     copy.addForce(barostat)
     return copy
 
@@ -347,7 +347,7 @@ def run_nvt(
     if end_temperature_k is not None:  # a ramp: its end and its length set the temperature at every step
         dynamics.update(end_temperature_k=end_temperature_k, ramp_steps=n_steps)
     if pressure_bar is not None:
-        system = with_barostat(system, pressure_bar, temperature_k, int(seed), end_temperature_k)
+        system = with_barostat(system, pressure_bar, temperature_k, end_temperature_k)
         dynamics.update(pressure_bar=float(pressure_bar), barostat_interval=BAROSTAT_INTERVAL)
     start_box = None
     if start_state is not None:  # a stage that continues another: its start is that stage's end, velocities included

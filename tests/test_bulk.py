@@ -68,7 +68,7 @@ def test_a_system_with_frozen_atoms_gets_no_barostat():
     for mass in (0.0, 1.0):
         system.addParticle(mass)
     with pytest.raises(ValueError, match="frozen"):
-        with_barostat(system, 1.0, 298.0, 1)
+        with_barostat(system, 1.0, 298.0)
 
 
 def test_an_npt_run_killed_between_checkpoints_resumes_to_the_uninterrupted_trajectory(tmp_path):
